@@ -148,4 +148,6 @@ export interface ConfigProblem {
   /** 1-based line in the file, or 0 when unknown. */
   line: number
   message: string
+  /** The offending value as TOML spells it ("300", "\"web\""); absent when a key is missing. */
+  value?: string
 }
