@@ -4,7 +4,7 @@
 
 import {
   Admin, Header, Health, HEADER_CELLS, LATENCY_BUCKETS_MS, LISTENER_CELLS, LISTENER_COUNTERS,
-  ListenerCell, ListenerCounter, MISC_COUNTERS, SERVER_CELLS, SERVER_COUNTERS, ServerCell,
+  ListenerCell, ListenerCounter, MISC_COUNTERS, SERVER_CELLS, SLOT_CELLS, SlotCell, SERVER_COUNTERS, ServerCell,
   ServerCounter, UPSTREAM_CELLS, counterLength, shardLength, stateLength,
 } from './layout.ts'
 import type { LayoutSizes } from './layout.ts'
@@ -51,7 +51,7 @@ export class Cells {
     this.upstreamBase = this.serverBase + s.servers * SERVER_CELLS
     this.listenerBase = this.upstreamBase + s.upstreams * UPSTREAM_CELLS
     this.slotOwnerBase = this.listenerBase + s.listeners * LISTENER_CELLS
-    this.slotActiveBase = this.slotOwnerBase + s.workers
+    this.slotActiveBase = this.slotOwnerBase + s.workers * SLOT_CELLS
     this.shardSize = shardLength(s)
     this.listenerCounterBase = s.servers * SERVER_COUNTERS
     this.miscCounterBase = this.listenerCounterBase + s.listeners * LISTENER_COUNTERS
@@ -173,14 +173,14 @@ export class Cells {
   /** Claim a free worker slot for `threadId`; -1 when none is free. */
   claimSlot(threadId: number): number {
     for (let w = 0; w < this.sizes.workers; w++) {
-      if (Atomics.compareExchange(this.state, this.slotOwnerBase + w, 0, threadId) === 0) return w
+      if (Atomics.compareExchange(this.state, this.slotOwnerBase + w * SLOT_CELLS + SlotCell.Owner, 0, threadId) === 0) return w
     }
     return -1
   }
 
   slotOf(threadId: number): number {
     for (let w = 0; w < this.sizes.workers; w++) {
-      if (Atomics.load(this.state, this.slotOwnerBase + w) === threadId) return w
+      if (Atomics.load(this.state, this.slotOwnerBase + w * SLOT_CELLS + SlotCell.Owner) === threadId) return w
     }
     return -1
   }
@@ -200,8 +200,18 @@ export class Cells {
         removed += share
       }
     }
-    Atomics.store(this.state, this.slotOwnerBase + slot, 0)
+    Atomics.store(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Connections, 0)
+    Atomics.store(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Owner, 0)
     return removed
+  }
+
+  /** Open downstream connections of a worker slot (show workers). */
+  slotConnections(slot: number): number {
+    return Atomics.load(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Connections)
+  }
+
+  addSlotConnections(slot: number, delta: number): void {
+    Atomics.add(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Connections, delta)
   }
 
   // ── counters (write: own shard only) ────────────────────────────────────────────────────────
@@ -281,4 +291,4 @@ export class Cells {
   }
 }
 
-export { Admin, Header, Health, ListenerCell, ListenerCounter, MISC_COUNTERS, ServerCell, ServerCounter }
+export { Admin, Header, Health, SlotCell, ListenerCell, ListenerCounter, MISC_COUNTERS, ServerCell, ServerCounter }

@@ -8,9 +8,9 @@
 //
 //   state: Int32Array, read and written with Atomics by every thread
 //   ┌──────────────┬───────────────────────────────┬──────────────────────┬────────────────────┬─────────────────────────────┐
-//   │ header       │ server × SERVER_CELLS         │ upstream × UP_CELLS  │ listener × LI_CELLS│ slot owners │ slot × server (active)    │
+//   │ header       │ server × SERVER_CELLS         │ upstream × UP_CELLS  │ listener × LI_CELLS│ slots       │ slot × server (active)    │
 //   └──────────────┴───────────────────────────────┴──────────────────────┴────────────────────┴─────────────┴───────────────────────────┘
-//   A worker thread claims a slot (compare-exchange its threadId into "slot owners") when it starts;
+//   A worker thread claims a slot (compare-exchange its threadId into its slot's Owner cell) when it starts;
 //   its share of each server's Active count is kept in its column, so when a thread dies the main
 //   thread subtracts that column from the global counts and frees the slot for the replacement.
 //   server: [ active | health | admin | weight | initialWeight | maxconn | checkEnabled | checkCount | ejectUntil | fails | lastChange | queued ]
@@ -82,6 +82,10 @@ export const ListenerCell = {
   Enabled: 1,
 } as const
 export const LISTENER_CELLS = 4
+
+/** Per worker slot: [ owner threadId (0 = free) | open downstream connections ]. */
+export const SlotCell = { Owner: 0, Connections: 1 } as const
+export const SLOT_CELLS = 2
 
 export const Health = { Down: 0, Up: 1 } as const
 export type Health = (typeof Health)[keyof typeof Health]
@@ -166,7 +170,7 @@ export interface LayoutSizes {
 
 export function stateLength(s: LayoutSizes): number {
   return HEADER_CELLS + s.servers * SERVER_CELLS + s.upstreams * UPSTREAM_CELLS +
-    s.listeners * LISTENER_CELLS + s.workers + s.workers * s.servers
+    s.listeners * LISTENER_CELLS + s.workers * SLOT_CELLS + s.workers * s.servers
 }
 
 export function shardLength(s: LayoutSizes): number {

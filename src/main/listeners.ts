@@ -1,0 +1,87 @@
+// The listen sockets, owned by the main thread for the life of the process. A socket is bound
+// once and kept across reloads as long as a listener with the same bind address exists, so a
+// reload never refuses a connection. Accepted sockets are never read here (pauseOnConnect):
+// they go untouched to a worker thread.
+
+import net from 'node:net'
+import type { Socket } from 'node:net'
+import type { ListenerConfig } from '../shared/config/types.ts'
+
+export type OnAccept = (socket: Socket, bind: string) => void
+
+export class ListenError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ListenError'
+  }
+}
+
+function explain(l: ListenerConfig, err: NodeJS.ErrnoException): string {
+  const where = `listeners "${l.name}": bind ${l.bind}`
+  switch (err.code) {
+    case 'EADDRINUSE': return `${where}: address already in use (another process listens there; stop it or change bind)`
+    case 'EACCES': return `${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`
+    case 'EADDRNOTAVAIL': return `${where}: address not available on this machine`
+    default: return `${where}: ${err.message}`
+  }
+}
+
+export class Listeners {
+  /** By bind string ("0.0.0.0:8080"). */
+  private readonly servers = new Map<string, net.Server>()
+  private readonly onAccept: OnAccept
+
+  constructor(onAccept: OnAccept) {
+    this.onAccept = onAccept
+  }
+
+  /**
+   * Make the set of open listen sockets match `wanted`: open new binds, close binds no longer
+   * configured, keep the rest untouched. Rejects with a ListenError naming the listener when a
+   * bind fails (the sockets opened by this call are closed again, the old ones stay).
+   */
+  async apply(wanted: ListenerConfig[]): Promise<void> {
+    const opened: string[] = []
+    for (const l of wanted) {
+      if (this.servers.has(l.bind)) continue
+      try {
+        this.servers.set(l.bind, await this.open(l))
+        opened.push(l.bind)
+      } catch (err) {
+        for (const bind of opened) this.closeOne(bind)
+        throw new ListenError(explain(l, err as NodeJS.ErrnoException))
+      }
+    }
+    const keep = new Set(wanted.map((l) => l.bind))
+    for (const bind of [...this.servers.keys()]) if (!keep.has(bind)) this.closeOne(bind)
+  }
+
+  private open(l: ListenerConfig): Promise<net.Server> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ pauseOnConnect: true, noDelay: true })
+      const bind = l.bind
+      server.on('connection', (socket: Socket) => this.onAccept(socket, bind))
+      server.once('error', reject)
+      server.listen({ host: l.host, port: l.port, backlog: 4096, ipv6Only: l.host === '::' ? false : undefined }, () => {
+        server.off('error', reject)
+        server.on('error', () => { /* accept errors (EMFILE…) are transient; the server keeps listening */ })
+        resolve(server)
+      })
+    })
+  }
+
+  private closeOne(bind: string): void {
+    this.servers.get(bind)?.close()
+    this.servers.delete(bind)
+  }
+
+  /** The port actually bound (for port 0 in tests). */
+  port(bind: string): number {
+    const addr = this.servers.get(bind)?.address()
+    return typeof addr === 'object' && addr !== null ? addr.port : 0
+  }
+
+  closeAll(): void {
+    for (const bind of [...this.servers.keys()]) this.closeOne(bind)
+  }
+}

@@ -1,0 +1,986 @@
+// One downstream HTTP/1.1 connection, on a worker thread: read a request head, route it, pick a
+// server, forward the request (body streamed with backpressure), relay the response, then the
+// next request (keep-alive, pipelined requests answered in order). One request at a time per
+// connection; every handler is bound once per connection, no closure per request or chunk.
+//
+//   Head ──▶ Waiting (queue / connect) ──▶ Exchange (request body ⇢, response ⇠) ──▶ Head …
+//                                                     └─ 101 ──▶ Tunnel
+//
+// Invariants: a server slot taken with cells.acquire is released exactly once (releaseServer);
+// an upstream connection is either owned by this session, back in its pool, or destroyed.
+
+import type { Socket } from 'node:net'
+import { ListenerCell, ListenerCounter, ServerCell, ServerCounter } from '../shared/layout.ts'
+import { ERRORS, toResponse } from '../shared/errors.ts'
+import type { ErrorCode } from '../shared/errors.ts'
+import type { RouteConfig } from '../shared/config/types.ts'
+import {
+  DEFAULT_LIMITS, ParseError, RequestHead, ResponseHead, parseRequestHead, parseResponseHead,
+} from './http1/parser.ts'
+import { ChunkedFramer } from './http1/chunked.ts'
+import { buildRequestHead, buildResponseHead, ConnectionMode } from './http1/rewrite.ts'
+import type { ForwardInfo } from './http1/rewrite.ts'
+import { Pick } from './balance/balancer.ts'
+import { HashKind } from './context.ts'
+import type { UpstreamRuntime, WorkerContext } from './context.ts'
+import { hostWithoutPort, targetPath } from './router.ts'
+import type { CompiledRoute } from './router.ts'
+import type { ConnOwner, UpstreamConn } from './upstream/pool.ts'
+
+const State = {
+  /** Waiting for (the rest of) a request head. */
+  Head: 0,
+  /** Request routed; waiting in a queue or for the upstream connection. */
+  Waiting: 1,
+  /** Request sent or being sent; response being relayed. */
+  Exchange: 2,
+  /** After a 101: bytes spliced both ways. */
+  Tunnel: 3,
+  Closed: 4,
+} as const
+
+const Body = { None: 0, Length: 1, Chunked: 2, UntilClose: 3 } as const
+
+const Deadline = { None: 0, ClientIdle: 1, ClientHeader: 2, Queue: 3, Connect: 4, Response: 5, Tunnel: 6, Linger: 7 } as const
+
+/** After we end a connection, how long the client gets to read the rest before it is cut. */
+const LINGER_MS = 5000
+
+/** Methods that may be sent again after a failure (RFC 9110 §9.2.2). */
+function isIdempotent(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE' || method === 'OPTIONS' || method === 'TRACE'
+}
+
+/** Bytes of unparsed input a connection may hold while a request is being answered (pipelining). */
+const MAX_PIPELINED_BYTES = 64 * 1024
+
+export class Session implements ConnOwner {
+  readonly ctx: WorkerContext
+  readonly socket: Socket
+  readonly listener: number
+  readonly clientIp: string
+  readonly proto: 'http' | 'https'
+  state: number = State.Head
+  deadlineMs = 0
+  deadlineKind: number = Deadline.None
+  /** Unparsed downstream bytes (a partial head, or pipelined requests). */
+  inBuf: Buffer | null = null
+  readonly req = new RequestHead()
+  readonly res = new ResponseHead()
+  readonly reqFramer = new ChunkedFramer()
+  readonly resFramer = new ChunkedFramer()
+  // ── the request in flight ──
+  route: CompiledRoute | null = null
+  upstream: UpstreamRuntime | null = null
+  server = -1
+  hasServerSlot = false
+  conn: UpstreamConn | null = null
+  isQueued = false
+  attempts = 0
+  /** The request head as sent upstream (kept to re-send on a retry). */
+  upstreamHead: Buffer | null = null
+  /** Request body bytes received before the upstream connection was ready. */
+  pendingBody: Buffer | null = null
+  reqBody: number = Body.None
+  reqRemaining = 0
+  isReqBodyDone = true
+  /** Some request body bytes went to an upstream: the request can no longer be re-sent. */
+  hasSentBody = false
+  isHead = false
+  isKeepAlive = true
+  isHttp10 = false
+  /** The client half-closed: answer what it sent, then close. */
+  isClientEnded = false
+  method = ''
+  target = ''
+  // ── the response ──
+  resBuf: Buffer | null = null
+  isResHeadDone = false
+  resBody: number = Body.None
+  resRemaining = 0
+  status = 0
+  /** Response bytes reached the client: no retry, no error page any more. */
+  hasSentResponse = false
+  // ── accounting ──
+  startMs = 0
+  connectStartMs = 0
+  headMs = 0
+  queueMs = 0
+  bytesIn = 0
+  bytesOut = 0
+  readonly promise: Promise<void>
+  private resolveClosed: () => void = () => {}
+
+  constructor(ctx: WorkerContext, socket: Socket, listener: number, isTls: boolean) {
+    this.ctx = ctx
+    this.socket = socket
+    this.listener = listener
+    this.clientIp = normalizeIp(socket.remoteAddress ?? '')
+    this.proto = isTls ? 'https' : 'http'
+    this.promise = new Promise((resolve) => { this.resolveClosed = resolve })
+    this.onData = this.onData.bind(this)
+    this.onDrain = this.onDrain.bind(this)
+    this.onClose = this.onClose.bind(this)
+    this.onError = this.onError.bind(this)
+    this.onEnd = this.onEnd.bind(this)
+    socket.setNoDelay(true)
+    // A client may send its requests and half-close (FIN): it still gets its responses.
+    socket.allowHalfOpen = true
+    socket.on('data', this.onData)
+    socket.on('end', this.onEnd)
+    socket.on('drain', this.onDrain)
+    socket.on('error', this.onError)
+    socket.on('close', this.onClose)
+    ctx.sessions.add(this)
+    ctx.cells.addListener(listener, ListenerCell.Active, 1)
+    ctx.cells.addSlotConnections(ctx.slot, 1)
+    ctx.cells.countListener(ctx.slot, listener, ListenerCounter.Connections, 1)
+    this.setDeadline(Deadline.ClientIdle, ctx.config.timeouts.clientHeaderMs)
+    socket.resume()
+  }
+
+  // ── downstream events ───────────────────────────────────────────────────────────────────────
+
+  onData(chunk: Buffer): void {
+    try {
+      this.ctx.cells.countListener(this.ctx.slot, this.listener, ListenerCounter.BytesIn, chunk.length)
+      switch (this.state) {
+        case State.Head:
+          this.inBuf = this.inBuf === null ? chunk : Buffer.concat([this.inBuf, chunk])
+          this.processInput()
+          break
+        case State.Waiting:
+          this.takeRequestBytes(chunk, false)
+          break
+        case State.Exchange:
+          this.takeRequestBytes(chunk, true)
+          break
+        case State.Tunnel:
+          if (this.conn !== null && !this.conn.socket.write(chunk)) this.socket.pause()
+          this.touchTunnel()
+          break
+        default:
+          break
+      }
+    } catch (err) {
+      this.internalError(err)
+    }
+  }
+
+  /** Parse and start as many requests as the buffered input holds (one at a time). */
+  private processInput(): void {
+    const buf = this.inBuf
+    if (buf === null) return
+    const r = parseRequestHead(buf, 0, buf.length, this.req, DEFAULT_LIMITS)
+    if (r === 0) {
+      if (this.deadlineKind === Deadline.ClientIdle) this.setDeadline(Deadline.ClientHeader, this.ctx.config.timeouts.clientHeaderMs)
+      return
+    }
+    if (r < 0) {
+      this.refuse(r === ParseError.HeadTooLarge ? 'head_too_large' : r === ParseError.UriTooLong ? 'uri_too_long' : r === ParseError.NotImplemented ? 'not_implemented' : 'bad_request')
+      return
+    }
+    const rest = r < buf.length ? buf.subarray(r) : null
+    this.startRequest(buf, rest)
+  }
+
+  private startRequest(buf: Buffer, rest: Buffer | null): void {
+    const ctx = this.ctx
+    const req = this.req
+    this.inBuf = null
+    this.startMs = Date.now()
+    this.queueMs = 0
+    this.connectStartMs = 0
+    this.headMs = 0
+    this.bytesIn = 0
+    this.bytesOut = 0
+    this.attempts = 0
+    this.status = 0
+    this.hasSentBody = false
+    this.hasSentResponse = false
+    this.isResHeadDone = false
+    this.resBuf = null
+    this.method = req.method
+    this.target = req.target
+    this.isHead = req.method === 'HEAD'
+    this.isHttp10 = req.versionMinor === 0
+    this.isKeepAlive = this.isHttp10 ? req.hasKeepAlive && !req.hasClose : !req.hasClose
+    ctx.cells.countListener(ctx.slot, this.listener, ListenerCounter.Requests, 1)
+
+    const path = targetPath(req.target)
+    const host = req.host === null ? null : hostWithoutPort(req.host)
+    const route = ctx.router.match(this.listener, host, path, req.method, (name) => headerValue(buf, req, name))
+    if (route === null || route.upstream < 0) { this.refuse('no_route'); return }
+    this.route = route
+    const rc: RouteConfig = route.config
+    // Request body framing.
+    this.reqFramer.reset()
+    if (req.isChunked) {
+      this.reqBody = Body.Chunked
+      this.isReqBodyDone = false
+    } else if (req.contentLength > 0) {
+      if (req.contentLength > rc.maxBodyBytes) { this.refuse('body_too_large'); return }
+      this.reqBody = Body.Length
+      this.reqRemaining = req.contentLength
+      this.isReqBodyDone = false
+    } else {
+      this.reqBody = Body.None
+      this.isReqBodyDone = true
+    }
+    const upstream = ctx.upstreams[route.upstream]
+    this.upstream = upstream
+    const target = req.target.charCodeAt(0) === 47 ? req.target : originForm(req.target)
+    const info: ForwardInfo = { clientIp: this.clientIp, proto: this.proto, isChunked: req.isChunked, upgrade: req.upgrade }
+    this.upstreamHead = buildRequestHead(buf, req, target, info)
+    this.pendingBody = null
+    this.state = State.Waiting
+    this.clearDeadline()
+    // Bytes after the head: this request's body, then possibly pipelined requests.
+    if (rest !== null) this.takeRequestBytes(rest, false)
+    if (this.state !== State.Waiting) return
+    this.choose(-1)
+  }
+
+  /**
+   * Downstream bytes while a request is in flight: body bytes go upstream (or wait in pendingBody
+   * until the connection is ready), anything after the body is the next pipelined request.
+   */
+  private takeRequestBytes(chunk: Buffer, isConnected: boolean): void {
+    let body: Buffer | null = null
+    let next: Buffer | null = null
+    if (this.isReqBodyDone) {
+      next = chunk
+    } else if (this.reqBody === Body.Length) {
+      if (chunk.length <= this.reqRemaining) {
+        body = chunk
+      } else {
+        body = chunk.subarray(0, this.reqRemaining)
+        next = chunk.subarray(this.reqRemaining)
+      }
+      this.reqRemaining -= body.length
+      if (this.reqRemaining === 0) this.isReqBodyDone = true
+    } else {
+      const used = this.reqFramer.feed(chunk, 0, chunk.length)
+      if (used < 0) { this.refuse('bad_request'); return }
+      if (this.reqFramer.dataBytes > (this.route as CompiledRoute).config.maxBodyBytes) { this.refuse('body_too_large'); return }
+      body = used === chunk.length ? chunk : chunk.subarray(0, used)
+      if (used < chunk.length) next = chunk.subarray(used)
+      if (this.reqFramer.done) this.isReqBodyDone = true
+    }
+    if (body !== null && body.length > 0) {
+      this.bytesIn += body.length
+      if (isConnected && this.conn !== null) {
+        this.hasSentBody = true
+        if (!this.conn.socket.write(body)) this.socket.pause()
+      } else {
+        this.pendingBody = this.pendingBody === null ? body : Buffer.concat([this.pendingBody, body])
+        // Don't read more than a little while nothing can take it.
+        if (this.pendingBody.length > MAX_PIPELINED_BYTES) this.socket.pause()
+      }
+    }
+    if (next !== null && next.length > 0) {
+      this.inBuf = this.inBuf === null ? next : Buffer.concat([this.inBuf, next])
+      // One request at a time: stop reading until this one is answered.
+      this.socket.pause()
+    }
+  }
+
+  onDrain(): void {
+    if (this.conn !== null) this.conn.socket.resume()
+  }
+
+  onError(): void {
+    // 'close' follows and does the cleanup.
+  }
+
+  onEnd(): void {
+    this.isClientEnded = true
+    if (this.state === State.Head && this.inBuf === null) this.closeSoon()
+    else if (this.state === State.Tunnel) this.conn?.socket.end()
+  }
+
+  onClose(): void {
+    if (this.state === State.Closed) return
+    // Client gone: whatever is in flight is abandoned.
+    this.abandonExchange()
+    this.finishClose()
+  }
+
+  // ── choosing a server ───────────────────────────────────────────────────────────────────────
+
+  private choose(avoid: number): void {
+    const upstream = this.upstream as UpstreamRuntime
+    const ctx = this.ctx
+    const pick = upstream.balancer.pick(avoid, upstream.hashKind === HashKind.None ? null : this.hashKey(), ctx.nowSec)
+    if (pick === Pick.None) { this.fail('no_server_available'); return }
+    if (pick === Pick.Full || !ctx.cells.acquire(pick, ctx.slot)) {
+      this.enqueue()
+      return
+    }
+    this.useServer(pick)
+  }
+
+  private hashKey(): string | null {
+    const upstream = this.upstream as UpstreamRuntime
+    switch (upstream.hashKind) {
+      case HashKind.ClientIp: return this.clientIp
+      case HashKind.Path: return targetPath(this.target)
+      case HashKind.Header: return this.headerOfUpstreamHead(upstream.hashName)
+      case HashKind.Cookie: return cookieValue(this.headerOfUpstreamHead('cookie'), upstream.hashName)
+      default: return null
+    }
+  }
+
+  /** A header value from the head being forwarded (the request buffer may be gone by now). */
+  private headerOfUpstreamHead(name: string): string | null {
+    const head = this.upstreamHead as Buffer
+    const text = head.latin1Slice(0, head.length)
+    const lower = text.toLowerCase()
+    const at = lower.indexOf('\r\n' + name + ':')
+    if (at < 0) return null
+    const end = text.indexOf('\r\n', at + 2)
+    return text.slice(at + 3 + name.length, end).trim()
+  }
+
+  private enqueue(): void {
+    const ctx = this.ctx
+    const upstream = this.upstream as UpstreamRuntime
+    this.queueMs = ctx.nowMs
+    upstream.queue.push(this)
+    ctx.cells.addUpstream(upstream.index, 0, 1)
+    this.setDeadline(Deadline.Queue, this.route?.config.timeouts.queueMs ?? ctx.config.timeouts.queueMs)
+  }
+
+  /** WaitQueue: try again for a server; true when this session left the queue. */
+  tryLeaveQueue(): boolean {
+    if (!this.isQueued) return true
+    const upstream = this.upstream as UpstreamRuntime
+    const ctx = this.ctx
+    const pick = upstream.balancer.pick(-1, upstream.hashKind === HashKind.None ? null : this.hashKey(), ctx.nowSec)
+    if (pick === Pick.Full) return false
+    if (pick >= 0 && !ctx.cells.acquire(pick, ctx.slot)) return false
+    this.leaveQueue()
+    if (pick === Pick.None) { this.fail('no_server_available'); return true }
+    this.useServer(pick)
+    return true
+  }
+
+  private leaveQueue(): void {
+    this.isQueued = false
+    this.queueMs = this.ctx.nowMs - this.queueMs
+    this.ctx.cells.addUpstream((this.upstream as UpstreamRuntime).index, 0, -1)
+    this.clearDeadline()
+  }
+
+  /** We hold a slot on `server`: get a connection to it and send. */
+  private useServer(server: number): void {
+    const ctx = this.ctx
+    this.server = server
+    this.hasServerSlot = true
+    this.attempts++
+    ctx.cells.countServer(ctx.slot, server, ServerCounter.Requests, 1)
+    ctx.cells.maxServer(ctx.slot, server, ServerCounter.MaxActive, ctx.cells.active(server))
+    const pool = ctx.pools[server]
+    const reused = pool.take(this)
+    if (reused !== null) {
+      ctx.cells.countServer(ctx.slot, server, ServerCounter.ConnectionsReused, 1)
+      this.conn = reused
+      this.sendRequest()
+      return
+    }
+    this.openConnection()
+  }
+
+  private openConnection(): void {
+    const ctx = this.ctx
+    ctx.cells.countServer(ctx.slot, this.server, ServerCounter.ConnectionsOpened, 1)
+    this.connectStartMs = Date.now()
+    this.conn = ctx.pools[this.server].open(this)
+    this.setDeadline(Deadline.Connect, this.timeouts().upstreamConnectMs)
+  }
+
+  onUpstreamConnect(conn: UpstreamConn): void {
+    if (conn !== this.conn) return
+    try {
+      this.sendRequest()
+    } catch (err) {
+      this.internalError(err)
+    }
+  }
+
+  private sendRequest(): void {
+    const conn = this.conn as UpstreamConn
+    conn.requests++
+    this.state = State.Exchange
+    this.isResHeadDone = false
+    this.resBuf = null
+    this.res.reset()
+    this.resFramer.reset()
+    this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
+    const head = this.upstreamHead as Buffer
+    const body = this.pendingBody
+    this.pendingBody = null
+    let ok: boolean
+    if (body === null) {
+      ok = conn.socket.write(head)
+    } else {
+      this.hasSentBody = true
+      conn.socket.cork()
+      conn.socket.write(head)
+      ok = conn.socket.write(body)
+      conn.socket.uncork()
+    }
+    if (!this.isReqBodyDone) {
+      if (ok) this.socket.resume()
+      else this.socket.pause()
+    }
+  }
+
+  onUpstreamDrain(conn: UpstreamConn): void {
+    if (conn !== this.conn) return
+    if (this.state === State.Tunnel || this.state === State.Exchange && !this.isReqBodyDone) this.socket.resume()
+  }
+
+  // ── the response ────────────────────────────────────────────────────────────────────────────
+
+  onUpstreamData(conn: UpstreamConn, chunk: Buffer): void {
+    if (conn !== this.conn) return
+    try {
+      this.ctx.cells.countServer(this.ctx.slot, this.server, ServerCounter.BytesIn, chunk.length)
+      if (this.state === State.Tunnel) {
+        this.bytesOut += chunk.length
+        if (!this.socket.write(chunk)) conn.socket.pause()
+        this.touchTunnel()
+        return
+      }
+      if (!this.isResHeadDone) this.readResponseHead(chunk)
+      else this.relayBody(chunk, 0)
+    } catch (err) {
+      this.internalError(err)
+    }
+  }
+
+  private readResponseHead(chunk: Buffer): void {
+    let buf = this.resBuf === null ? chunk : Buffer.concat([this.resBuf, chunk])
+    let start = 0
+    for (;;) {
+      const r = parseResponseHead(buf, start, buf.length, this.res, DEFAULT_LIMITS)
+      if (r === 0) {
+        this.resBuf = start === 0 ? buf : buf.subarray(start)
+        return
+      }
+      if (r < 0) { this.upstreamFailed('upstream_bad_response'); return }
+      const status = this.res.status
+      if (status >= 100 && status < 200 && status !== 101) {
+        // Interim response (100 Continue, 103 Early Hints): relay it, keep reading.
+        const head = buildResponseHead(buf, start, this.res, false, ConnectionMode.Persist, null)
+        this.hasSentResponse = true
+        this.bytesOut += head.length
+        this.socket.write(head)
+        start += r
+        this.res.reset()
+        if (start === buf.length) { this.resBuf = null; return }
+        continue
+      }
+      this.resBuf = null
+      this.onResponseHead(buf, start, r)
+      return
+    }
+  }
+
+  private onResponseHead(buf: Buffer, start: number, headLength: number): void {
+    const ctx = this.ctx
+    const res = this.res
+    this.isResHeadDone = true
+    this.status = res.status
+    this.headMs = Date.now()
+    ctx.cells.observeLatency(ctx.slot, this.server, this.headMs - this.startMs)
+    this.clearDeadline()
+    if (res.status >= 500) this.noteServerFailure()
+    else this.noteServerSuccess()
+    const isUpgrade = res.status === 101
+    if (isUpgrade) {
+      this.resBody = Body.UntilClose
+    } else if (this.isHead || res.status === 204 || res.status === 304) {
+      this.resBody = Body.None
+    } else if (res.isChunked) {
+      this.resBody = Body.Chunked
+    } else if (res.contentLength >= 0) {
+      this.resBody = res.contentLength === 0 ? Body.None : Body.Length
+      this.resRemaining = res.contentLength
+    } else {
+      this.resBody = Body.UntilClose
+    }
+    // Keep the client connection only when the response has an end we can see.
+    if (this.resBody === Body.UntilClose || ctx.isDraining || res.hasClose && !res.isChunked && res.contentLength < 0) {
+      if (!isUpgrade) this.isKeepAlive = false
+    }
+    if (!this.isReqBodyDone && !isUpgrade) {
+      // Answered before the request body ended: the rest of the body can't be framed away safely.
+      this.isKeepAlive = false
+    }
+    const mode = isUpgrade ? ConnectionMode.Persist : !this.isKeepAlive ? ConnectionMode.Close : this.isHttp10 ? ConnectionMode.KeepAlive10 : ConnectionMode.Persist
+    const out = buildResponseHead(buf, start, res, this.resBody === Body.Chunked, mode, isUpgrade ? res.upgrade ?? 'websocket' : null)
+    this.hasSentResponse = true
+    const bodyStart = start + headLength
+    if (isUpgrade) {
+      this.bytesOut += out.length
+      this.socket.write(out)
+      this.startTunnel(buf, bodyStart)
+      return
+    }
+    if (this.resBody === Body.None) {
+      this.bytesOut += out.length
+      this.socket.write(out)
+      this.finishExchange(bodyStart < buf.length)
+      return
+    }
+    // Head and the first body bytes in one write when they came in one read (the common case).
+    const n = this.bodyBytesIn(buf, bodyStart)
+    if (n < 0) return
+    if (n > 0) {
+      const combined = Buffer.allocUnsafe(out.length + n)
+      out.copy(combined, 0)
+      buf.copy(combined, out.length, bodyStart, bodyStart + n)
+      this.writeDownstream(combined)
+    } else {
+      this.writeDownstream(out)
+    }
+    if (this.isResponseDone()) this.finishExchange(bodyStart + n < buf.length)
+    else this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
+  }
+
+  /** How many bytes from `start` belong to the response body (advancing the framing); -1 after a framing error. */
+  private bodyBytesIn(buf: Buffer, start: number): number {
+    const avail = buf.length - start
+    if (avail === 0) return 0
+    switch (this.resBody) {
+      case Body.Length: {
+        const n = avail < this.resRemaining ? avail : this.resRemaining
+        this.resRemaining -= n
+        return n
+      }
+      case Body.Chunked: {
+        const n = this.resFramer.feed(buf, start, buf.length)
+        if (n < 0) { this.upstreamFailed('upstream_bad_response'); return -1 }
+        return n
+      }
+      case Body.UntilClose:
+        return avail
+      default:
+        return 0
+    }
+  }
+
+  private isResponseDone(): boolean {
+    switch (this.resBody) {
+      case Body.Length: return this.resRemaining === 0
+      case Body.Chunked: return this.resFramer.done
+      case Body.UntilClose: return false
+      default: return true
+    }
+  }
+
+  private relayBody(chunk: Buffer, start: number): void {
+    const n = this.bodyBytesIn(chunk, start)
+    if (n < 0) return
+    if (n > 0) this.writeDownstream(n === chunk.length ? chunk : chunk.subarray(start, start + n))
+    if (this.isResponseDone()) this.finishExchange(start + n < chunk.length)
+    else this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
+  }
+
+  private writeDownstream(data: Buffer): void {
+    this.bytesOut += data.length
+    if (!this.socket.write(data) && this.conn !== null) this.conn.socket.pause()
+  }
+
+  /**
+   * The response is complete. `hasExtraBytes`: the upstream sent bytes past the end of the
+   * response, so its framing can't be trusted and the connection is not reused.
+   */
+  private finishExchange(hasExtraBytes: boolean): void {
+    const ctx = this.ctx
+    const conn = this.conn
+    this.conn = null
+    if (conn !== null) {
+      const isReusable = !hasExtraBytes && this.isReqBodyDone && !this.res.hasClose && this.resBody !== Body.UntilClose &&
+        (this.res.versionMinor === 1 || this.res.hasKeepAlive) && !ctx.isDraining
+      if (isReusable) ctx.pools[this.server].release(conn, ctx.nowMs)
+      else conn.destroy()
+    }
+    this.endRequest()
+    if (!this.isKeepAlive || ctx.isDraining || this.isClientEnded && this.inBuf === null) {
+      this.closeSoon()
+      return
+    }
+    this.state = State.Head
+    this.setDeadline(Deadline.ClientIdle, ctx.config.timeouts.clientIdleMs)
+    if (this.inBuf !== null) {
+      // A pipelined request is waiting: answer it in order. Defer so a long pipeline doesn't recurse.
+      setImmediate(this.resumeInput)
+    } else {
+      this.socket.resume()
+    }
+  }
+
+  private readonly resumeInput = (): void => {
+    if (this.state !== State.Head) return
+    this.socket.resume()
+    try {
+      this.processInput()
+    } catch (err) {
+      this.internalError(err)
+    }
+  }
+
+  /**
+   * Accounting at the end of a request, whatever its outcome. A tunnel keeps its server slot
+   * (it still occupies the server) until it closes: `keepSlot`.
+   */
+  private endRequest(keepSlot = false): void {
+    const ctx = this.ctx
+    const status = this.status
+    const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0
+    ctx.cells.countListener(ctx.slot, this.listener, cls === 0 ? ListenerCounter.RespOther : ListenerCounter.Resp1xx + cls - 1, 1)
+    ctx.cells.countListener(ctx.slot, this.listener, ListenerCounter.BytesOut, this.bytesOut)
+    if (this.server >= 0) {
+      ctx.cells.countServer(ctx.slot, this.server, cls === 0 ? ServerCounter.RespOther : ServerCounter.Resp1xx + cls - 1, 1)
+      ctx.cells.countServer(ctx.slot, this.server, ServerCounter.BytesOut, this.bytesIn)
+    }
+    if (ctx.isAccessLogOn) this.writeAccessLog()
+    this.upstreamHead = null
+    this.pendingBody = null
+    if (keepSlot) return
+    this.releaseServer()
+    this.route = null
+    this.upstream = null
+    this.server = -1
+  }
+
+  private writeAccessLog(): void {
+    const ctx = this.ctx
+    const now = Date.now()
+    const upstream = this.upstream
+    const server = this.server
+    let serverName = '-'
+    if (upstream !== null && server >= 0) serverName = upstream.config.servers[server - upstream.first].name
+    ctx.accessLog(JSON.stringify({
+      time: new Date(now).toISOString(),
+      client: this.clientIp,
+      listener: ctx.config.listeners[this.listener].name,
+      method: this.method,
+      path: this.target,
+      route: this.route === null ? '-' : this.route.config.name,
+      upstream: upstream === null ? '-' : upstream.config.name,
+      server: serverName,
+      status: this.status,
+      bytes_in: this.bytesIn,
+      bytes_out: this.bytesOut,
+      queue_ms: this.queueMs,
+      connect_ms: this.connectStartMs === 0 ? 0 : Math.max(0, (this.headMs || now) - this.connectStartMs),
+      head_ms: this.headMs === 0 ? -1 : this.headMs - this.startMs,
+      total_ms: now - this.startMs,
+      attempts: this.attempts,
+    }))
+  }
+
+  private releaseServer(): void {
+    if (!this.hasServerSlot) return
+    this.hasServerSlot = false
+    this.ctx.cells.release(this.server, this.ctx.slot)
+    // A slot freed: a queued request of this upstream may go now.
+    const upstream = this.upstream
+    if (upstream !== null && upstream.queue.length > 0) upstream.queue.retry()
+  }
+
+  // ── upstream failures ───────────────────────────────────────────────────────────────────────
+
+  onUpstreamClose(conn: UpstreamConn, err: Error | null): void {
+    if (conn !== this.conn) return
+    try {
+      this.conn = null
+      if (this.state === State.Tunnel) { this.closeTunnel(); this.closeSoon(); return }
+      if (this.isResHeadDone) {
+        if (this.resBody === Body.UntilClose) {
+          this.isKeepAlive = false
+          this.finishExchange(false)
+        } else {
+          // Truncated body: the client must see the connection cut, not a short "complete" response.
+          this.ctx.cells.countServer(this.ctx.slot, this.server, ServerCounter.ResponseErrors, 1)
+          this.ctx.event('warn', { event: 'upstream_truncated', server: this.serverName() }, `upstream ${this.serverName()} closed mid-response`)
+          this.endRequest()
+          this.destroy()
+        }
+        return
+      }
+      if (!conn.isConnected) {
+        this.connectFailed(err === null ? 'connection closed' : err.message)
+        return
+      }
+      // Closed or reset before any response byte.
+      if (conn.requests > 1 && this.resBuf === null && !this.hasSentBody && isIdempotent(this.method)) {
+        // A pooled connection the server closed while idle: once more on a fresh connection.
+        this.openConnection()
+        return
+      }
+      this.upstreamFailed('upstream_reset')
+    } catch (e) {
+      this.internalError(e)
+    }
+  }
+
+  private connectFailed(reason: string): void {
+    const ctx = this.ctx
+    ctx.cells.countServer(ctx.slot, this.server, ServerCounter.ConnectFailures, 1)
+    ctx.event('warn', { event: 'upstream_connect_failed', server: this.serverName(), reason }, `cannot connect to ${this.serverName()}: ${reason}`)
+    this.noteServerFailure()
+    this.upstreamFailed('upstream_connect_failed')
+  }
+
+  /**
+   * The exchange with the current server failed before a response reached the client. Retry on
+   * another server when the error allows it and the request can be sent again; else answer.
+   */
+  private upstreamFailed(code: ErrorCode): void {
+    const ctx = this.ctx
+    const conn = this.conn
+    this.conn = null
+    if (conn !== null) conn.destroy()
+    const failed = this.server
+    // Nothing of the body went out yet (it waits in pendingBody or still on the client side).
+    const canResend = !this.hasSentBody
+    const upstream = this.upstream as UpstreamRuntime
+    if (ERRORS[code].retryable && !this.hasSentResponse && canResend &&
+        (isIdempotent(this.method) || code === 'upstream_connect_failed' || code === 'upstream_connect_timeout') &&
+        this.attempts <= upstream.config.retries) {
+      ctx.cells.countServer(ctx.slot, failed, ServerCounter.Retries, 1)
+      this.releaseServer()
+      this.server = -1
+      this.state = State.Waiting
+      this.choose(failed)
+      return
+    }
+    if (code === 'upstream_bad_response') ctx.cells.countServer(ctx.slot, failed, ServerCounter.ResponseErrors, 1)
+    this.fail(code)
+  }
+
+  /** Passive health: count a failure; after eject_after in a row, eject the server for a back-off. */
+  private noteServerFailure(): void {
+    const ctx = this.ctx
+    const cfg = (this.upstream as UpstreamRuntime).config
+    if (cfg.ejectAfter === 0 || this.server < 0) return
+    const fails = ctx.cells.addServer(this.server, ServerCell.Fails, 1) + 1
+    if (fails % cfg.ejectAfter !== 0) return
+    const round = fails / cfg.ejectAfter
+    const backoffMs = Math.min(cfg.ejectMaxMs, cfg.ejectBaseMs * 2 ** Math.min(round - 1, 20))
+    ctx.cells.setServer(this.server, ServerCell.EjectUntil, ctx.nowSec + Math.max(1, Math.ceil(backoffMs / 1000)))
+    ctx.event('warn', { event: 'server_ejected', server: this.serverName(), fails, backoffMs },
+      `server ${this.serverName()} ejected for ${backoffMs}ms after ${fails} consecutive failures`)
+  }
+
+  private noteServerSuccess(): void {
+    const cells = this.ctx.cells
+    if (this.server >= 0 && cells.server(this.server, ServerCell.Fails) !== 0) cells.setServer(this.server, ServerCell.Fails, 0)
+  }
+
+  /** Answer with a portico error (if nothing was sent yet) and close. */
+  private fail(code: ErrorCode): void {
+    this.status = ERRORS[code].status
+    if (!this.hasSentResponse && ERRORS[code].status !== 0) {
+      const out = toResponse(code)
+      this.bytesOut += out.length
+      this.socket.write(out)
+    }
+    if (this.isQueued) this.leaveQueue()
+    this.endRequest()
+    this.closeSoon()
+  }
+
+  /** A request refused by portico itself before any upstream is involved. */
+  private refuse(code: ErrorCode): void {
+    this.ctx.cells.countListener(this.ctx.slot, this.listener, ListenerCounter.Denied, 1)
+    this.inBuf = null
+    this.fail(code)
+  }
+
+  private internalError(err: unknown): void {
+    const e = err as Error
+    this.ctx.cells.countMisc(this.ctx.slot, 1, 1)
+    this.ctx.event('error', { event: 'request_error', error: e?.message, stack: e?.stack }, `request failed inside portico: ${e?.message}`)
+    if (this.state === State.Closed) return
+    try {
+      this.abandonExchange()
+      if (!this.hasSentResponse) this.socket.write(toResponse('internal_error'))
+    } catch { /* already broken: just close */ }
+    this.closeSoon()
+  }
+
+  // ── tunnels (after 101) ─────────────────────────────────────────────────────────────────────
+
+  private startTunnel(buf: Buffer, start: number): void {
+    this.state = State.Tunnel
+    this.endRequest(true)
+    this.setDeadline(Deadline.Tunnel, this.timeouts().tunnelIdleMs)
+    if (start < buf.length) this.socket.write(buf.subarray(start))
+    if (this.inBuf !== null) {
+      const early = this.inBuf
+      this.inBuf = null
+      this.conn?.socket.write(early)
+    }
+    this.socket.resume()
+  }
+
+  /** Either side of a tunnel closed or idled out: release the server, close both. */
+  private closeTunnel(): void {
+    const conn = this.conn
+    this.conn = null
+    if (conn !== null) conn.destroy()
+    this.releaseServer()
+    this.route = null
+    this.upstream = null
+    this.server = -1
+  }
+
+  private touchTunnel(): void {
+    this.deadlineMs = this.ctx.nowMs + this.timeouts().tunnelIdleMs
+  }
+
+  // ── deadlines ───────────────────────────────────────────────────────────────────────────────
+
+  private timeouts() {
+    return this.route === null ? this.ctx.config.timeouts : this.route.config.timeouts
+  }
+
+  private setDeadline(kind: number, ms: number): void {
+    this.deadlineKind = kind
+    this.deadlineMs = Date.now() + ms
+  }
+
+  private clearDeadline(): void {
+    this.deadlineKind = Deadline.None
+    this.deadlineMs = 0
+  }
+
+  onDeadline(nowMs: number): void {
+    const kind = this.deadlineKind
+    this.clearDeadline()
+    try {
+      switch (kind) {
+        case Deadline.ClientIdle:
+          this.closeSoon()
+          break
+        case Deadline.ClientHeader:
+          this.inBuf = null
+          this.fail('client_header_timeout')
+          break
+        case Deadline.Queue: {
+          const ctx = this.ctx
+          ctx.cells.countServer(ctx.slot, (this.upstream as UpstreamRuntime).first, ServerCounter.QueueTimeouts, 1)
+          this.fail('queue_timeout')
+          break
+        }
+        case Deadline.Connect:
+          this.connectFailed(`timeout after ${this.timeouts().upstreamConnectMs}ms`)
+          break
+        case Deadline.Response:
+          this.ctx.event('warn', { event: 'upstream_timeout', server: this.serverName() }, `upstream ${this.serverName()} timed out`)
+          this.upstreamFailed('upstream_response_timeout')
+          break
+        case Deadline.Tunnel:
+          this.closeTunnel()
+          this.destroy()
+          break
+        case Deadline.Linger:
+          this.destroy()
+          break
+      }
+    } catch (err) {
+      this.internalError(err)
+    }
+    void nowMs
+  }
+
+  /** The generation is draining: an idle keep-alive connection closes now. */
+  drainIfIdle(): void {
+    if (this.state === State.Head && this.inBuf === null) this.closeSoon()
+  }
+
+  // ── closing ─────────────────────────────────────────────────────────────────────────────────
+
+  /** Drop what is in flight upstream: the client is gone or the request failed. */
+  private abandonExchange(): void {
+    if (this.state === State.Tunnel) { this.closeTunnel(); return }
+    if (this.isQueued) this.leaveQueue()
+    const conn = this.conn
+    this.conn = null
+    if (conn !== null) conn.destroy()
+    if (this.hasServerSlot || this.route !== null) this.endRequest()
+  }
+
+  private serverName(): string {
+    const upstream = this.upstream
+    if (upstream === null || this.server < 0) return '-'
+    return `${upstream.config.name}/${upstream.config.servers[this.server - upstream.first].name}`
+  }
+
+  /** Close after what was written is flushed. */
+  private closeSoon(): void {
+    if (this.state === State.Closed) return
+    this.state = State.Closed
+    this.clearDeadline()
+    this.socket.end()
+    // A client that never reads must not hold the socket forever: cut it if 'close' doesn't come.
+    this.setDeadline(Deadline.Linger, LINGER_MS)
+  }
+
+  destroy(): void {
+    this.state = State.Closed
+    this.socket.destroy()
+  }
+
+  private finishClose(): void {
+    this.state = State.Closed
+    const ctx = this.ctx
+    ctx.sessions.delete(this)
+    ctx.cells.addListener(this.listener, ListenerCell.Active, -1)
+    ctx.cells.addSlotConnections(ctx.slot, -1)
+    this.inBuf = null
+    this.resolveClosed()
+  }
+}
+
+/** Value of the first header `lowerName` in the parsed request, or null. Rare path (routing on headers). */
+function headerValue(buf: Buffer, req: RequestHead, lowerName: string): string | null {
+  const o = req.offsets
+  for (let h = 0; h < req.headerCount; h++) {
+    if (o[h * 4 + 1] - o[h * 4] !== lowerName.length) continue
+    if (buf.latin1Slice(o[h * 4], o[h * 4 + 1]).toLowerCase() === lowerName) return buf.latin1Slice(o[h * 4 + 2], o[h * 4 + 3])
+  }
+  return null
+}
+
+function cookieValue(cookieHeader: string | null, name: string): string | null {
+  if (cookieHeader === null) return null
+  for (const part of cookieHeader.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim().toLowerCase() === name) return part.slice(eq + 1).trim()
+  }
+  return null
+}
+
+/** "http://host:port/p?q" → "/p?q". */
+function originForm(target: string): string {
+  const scheme = target.indexOf('://')
+  if (scheme < 0) return target
+  const slash = target.indexOf('/', scheme + 3)
+  if (slash < 0) {
+    const q = target.indexOf('?', scheme + 3)
+    return q < 0 ? '/' : '/' + target.slice(q)
+  }
+  return target.slice(slash)
+}
+
+/** "::ffff:127.0.0.1" → "127.0.0.1". */
+function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
+}

@@ -1,0 +1,23 @@
+// The piscina task module of a worker thread. Loading it builds this thread's WorkerContext for its
+// generation (workerData); each task is one accepted connection, adopted here and served until it
+// closes, when the task settles. Worker threads only; nothing here imports main/.
+
+import { workerData } from 'node:worker_threads'
+import type { Socket } from 'node:net'
+import type { ConnectionTask, WorkerInit } from '../shared/worker-init.ts'
+import { WorkerContext } from './context.ts'
+import { Session } from './session.ts'
+
+const ctx = new WorkerContext(workerData as WorkerInit)
+ctx.onDrain = () => {
+  for (const s of ctx.sessions) (s as Session).drainIfIdle()
+}
+
+// An error thrown outside any request's handlers is a bug: let the thread die loudly (piscina
+// replaces it and the main thread logs it) rather than serve on in an unknown state.
+
+export default function serveConnection(task: ConnectionTask): Promise<void> {
+  const socket: Socket = task.socket
+  const session = new Session(ctx, socket, task.listener, false)
+  return session.promise
+}
