@@ -1,0 +1,237 @@
+// `npm run bench`: portico side by side with HAProxy and nginx behind the same upstream, on
+// the same machine, scenarios interleaved target by target so noise hits all alike; prints a
+// markdown table with ratios to HAProxy and writes the raw runs as JSON. See perf/README.md.
+// Runs on the main thread of its own process; every process it starts is killed on exit.
+
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { dirname } from 'node:path'
+import { parseArgs, USAGE } from './lib/args.ts'
+import type { BenchOptions } from './lib/args.ts'
+import { ensureTools } from './lib/install.ts'
+import { installCleanup, runSync, sleep, stopAll } from './lib/procs.ts'
+import { PORTICO_ENTRY, startTarget, startUpstream } from './lib/targets.ts'
+import type { Target, TargetSpec } from './lib/targets.ts'
+import { failedRun, runScenario, scenariosFor, writeWrkScripts } from './lib/load.ts'
+import type { LoadContext, RunResult, Scenario } from './lib/load.ts'
+import { measureIdle } from './lib/idle.ts'
+import type { IdleResult } from './lib/idle.ts'
+import { idleTable, machineDescription, markdownTable, summarize } from './lib/report.ts'
+
+const log = (line: string): void => {
+  process.stderr.write(`bench: ${line}\n`)
+}
+
+/** A multi-line reason as one line: its first line and its last two (where errors usually are). */
+function oneLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '')
+  const picked = lines.length <= 3 ? lines : [lines[0], '…', ...lines.slice(-2)]
+  return picked.join(' ').slice(0, 400)
+}
+
+function targetSpecs(opts: BenchOptions): TargetSpec[] {
+  const specs: TargetSpec[] = []
+  // HAProxy first: it is the reference every ratio divides by.
+  if (opts.targets.includes('haproxy')) specs.push({ kind: 'haproxy', workers: 1, label: 'haproxy' })
+  if (opts.targets.includes('nginx')) specs.push({ kind: 'nginx', workers: 1, label: 'nginx' })
+  if (opts.targets.includes('portico')) {
+    for (const w of opts.porticoWorkers) specs.push({ kind: 'portico', workers: w, label: w === 1 ? 'portico' : `portico-w${w}` })
+  }
+  return specs
+}
+
+/** Self-signed ECDSA P-256 certificate for 127.0.0.1 (and a cert+key PEM for HAProxy). */
+function makeCert(dir: string): { certFile: string; keyFile: string; pemFile: string } {
+  const certFile = `${dir}/cert.pem`
+  const keyFile = `${dir}/key.pem`
+  const pemFile = `${dir}/haproxy.pem`
+  const r = runSync([
+    'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ])
+  if (r.code !== 0) throw new Error(`openssl could not make a test certificate: ${r.out}`)
+  const both = runSync(['bash', '-c', `cat ${certFile} ${keyFile} > ${pemFile}`])
+  if (both.code !== 0) throw new Error(`could not write ${pemFile}: ${both.out}`)
+  return { certFile, keyFile, pemFile }
+}
+
+function versions(): Record<string, string> {
+  const first = (argv: string[]): string => runSync(argv, 10_000).out.trim().split('\n')[0] ?? ''
+  return {
+    node: process.version,
+    haproxy: first(['haproxy', '-v']),
+    nginx: first(['nginx', '-v']),
+    wrk: first(['wrk', '-v']),
+    h2load: first(['h2load', '--version']),
+    openssl: first(['openssl', 'version']),
+    portico: first(['git', '-C', dirname(PORTICO_ENTRY), 'log', '-1', '--format=%h %s']),
+  }
+}
+
+async function main(): Promise<number> {
+  let opts: BenchOptions | 'help'
+  try {
+    opts = parseArgs(process.argv.slice(2))
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`)
+    return 2
+  }
+  if (opts === 'help') {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  const startedMs = Date.now()
+  const command = `node perf/bench.ts ${process.argv.slice(2).join(' ')}`.trim()
+  const dir = mkdtempSync(`${tmpdir()}/portico-bench-`)
+  installCleanup(() => {
+    if (!opts.isKeep) rmSync(dir, { recursive: true, force: true })
+  })
+
+  const groups = opts.scenarios
+  const scenarios: Scenario[] = groups.flatMap((g) => scenariosFor(g))
+  const needsTls = scenarios.some((s) => s.isTls)
+  const needsH2load = scenarios.some((s) => s.tool === 'h2load')
+  const needed = ['wrk', 'nginx', ...(opts.targets.includes('haproxy') ? ['haproxy'] : []), ...(needsH2load ? ['h2load'] : []), ...(needsTls ? ['openssl'] : [])]
+  const stillMissing = ensureTools(needed, log)
+  if (stillMissing.includes('wrk') || stillMissing.includes('nginx')) {
+    log(`cannot run without ${stillMissing.join(', ')} (wrk drives the load, nginx is the upstream)`)
+    return 1
+  }
+
+  const skipped: string[] = []
+  const wwwDir = `${dir}/www`
+  mkdirSync(wwwDir, { recursive: true })
+  writeFileSync(`${wwwDir}/1m`, randomBytes(1024 * 1024))
+  const scripts = writeWrkScripts(dir)
+  const cert = needsTls && !stillMissing.includes('openssl') ? makeCert(dir) : null
+
+  log(`temp dir ${dir}`)
+  const up = await startUpstream(dir, wwwDir)
+  log(`upstream nginx :${up.upstreamPort}, upload origin :${up.uploadPort}`)
+
+  const maxConns = groups.includes('idle') ? opts.idleConns + 100 : 2000
+  const targets: Target[] = []
+  for (const spec of targetSpecs(opts)) {
+    if (spec.kind === 'haproxy' && stillMissing.includes('haproxy')) {
+      skipped.push(`${spec.label}: haproxy is not installed`)
+      continue
+    }
+    const t = await startTarget(spec, dir, up, cert, maxConns)
+    if (typeof t === 'string') {
+      const why = `${spec.label}: skipped, it did not start: ${t}`
+      skipped.push(oneLine(why))
+      log(why)
+      continue
+    }
+    if (cert !== null && t.tlsSkipReason !== null) {
+      skipped.push(oneLine(`${t.label} tls scenarios: ${t.tlsSkipReason}`))
+      log(`${t.label}: TLS scenarios skipped: ${t.tlsSkipReason}`)
+    }
+    log(`${t.label} up (pid ${t.proc.pid}) on :${t.plainPort}${t.tlsPort > 0 ? ` and TLS :${t.tlsPort}` : ''}`)
+    targets.push(t)
+  }
+  if (targets.length === 0) {
+    log('no target started; nothing to measure')
+    return 1
+  }
+
+  const runs: RunResult[] = []
+  const upstreamPids = [up.nginx.pid, up.upload.pid]
+  const loadScenarios = scenarios.filter((s) => !(s.tool === 'h2load' && stillMissing.includes('h2load')))
+  if (loadScenarios.length < scenarios.length) skipped.push('h2: h2load is not installed')
+  const ctxFor = (t: Target, s: Scenario): LoadContext | null => {
+    const port = s.isTls ? t.tlsPort : t.plainPort
+    if (port === 0) return null
+    return { scripts, proxyPid: t.proc.pid, upstreamPids, port }
+  }
+
+  const runsTotal = loadScenarios.length * targets.length * opts.rounds
+  let runNo = 0
+  for (let round = 1; round <= opts.rounds; round++) {
+    // Rotate who goes first each round, so no target always runs right after the same one.
+    const order = targets.map((_, i) => targets[(i + round - 1) % targets.length])
+    for (const s of loadScenarios) {
+      for (const t of order) {
+        const ctx = ctxFor(t, s)
+        if (ctx === null) continue
+        if (t.proc.hasExited) {
+          runs.push(failedRun(s, t.label, round, `${t.label} ${t.proc.describeExit()}: ${t.proc.tail(3)}`))
+          continue
+        }
+        if (round === 1 && opts.warmupMs > 0) await runScenario(s, t.label, 0, ctx, opts.warmupMs)
+        runNo++
+        const r = await runScenario(s, t.label, round, ctx, opts.durationMs)
+        runs.push(r)
+        log(
+          `[${runNo}/${runsTotal}] round ${round} ${s.name.padEnd(8)} ${t.label.padEnd(10)} ` +
+            (r.failure !== null
+              ? `FAILED: ${r.failure}`
+              : `${Math.round(r.reqPerS)} req/s ${r.mibPerS.toFixed(1)} MiB/s cpu ${r.proxyCpuS.toFixed(2)}s ${Math.round(r.reqPerCpuS)} req/cpu-s errors ${r.errors}`),
+        )
+        await sleep(300)
+      }
+    }
+  }
+
+  const idle: IdleResult[] = []
+  if (groups.includes('idle')) {
+    for (const t of targets) {
+      if (t.proc.hasExited) continue
+      log(`idle: ${opts.idleConns} keep-alive connections to ${t.label}`)
+      const r = await measureIdle(t.label, t.proc.pid, t.plainPort, opts.idleConns)
+      log(
+        r.failure !== null
+          ? `idle ${t.label}: FAILED: ${r.failure}`
+          : `idle ${t.label}: ${r.stillOpen} held, ${(r.bytesPerConn / 1024).toFixed(2)} KiB each (setup ${r.setupMs} ms, ${r.failed} failed)`,
+      )
+      idle.push(r)
+    }
+  }
+
+  await stopAll()
+
+  const machine = machineDescription()
+  const rows = summarize(
+    runs,
+    loadScenarios.map((s) => s.name),
+    targets.map((t) => t.label),
+  )
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+  const ver = versions()
+  const md = [
+    `Command: \`${command}\` — ${date}, ${Math.round((Date.now() - startedMs) / 1000)} s`,
+    `Machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.memGiB.toFixed(1)} GiB, Linux ${machine.kernel}; load generator, upstream and proxy share these cores.`,
+    `Runs: ${opts.durationMs / 1000} s each, ${opts.rounds} round(s), targets interleaved; figures are medians over rounds, ratios are per-round ratios to HAProxy (median).`,
+    `Versions: ${ver.haproxy}; ${ver.nginx}; portico ${ver.portico} on node ${ver.node}; ${ver.wrk.split(' [')[0]}; ${ver.h2load}.`,
+    '',
+    rows.length > 0 ? markdownTable(rows) : '(no load scenario ran)',
+    ...(idle.length > 0 ? ['', `Idle keep-alive memory (${opts.idleConns} connections, one request each, then silent):`, '', idleTable(idle)] : []),
+    ...(skipped.length > 0 ? ['', 'Skipped:', ...skipped.map((s) => `- ${s}`)] : []),
+    '',
+  ].join('\n')
+  process.stdout.write(`\n${md}`)
+
+  mkdirSync(dirname(opts.jsonOut), { recursive: true })
+  writeFileSync(
+    opts.jsonOut,
+    `${JSON.stringify({ command, date, machine, versions: ver, options: opts, scenarios: loadScenarios, targets: targets.map((t) => ({ label: t.label, kind: t.kind, workers: t.workers, tls: t.tlsPort > 0 })), skipped, runs, idle, rows }, null, 2)}\n`,
+  )
+  writeFileSync(opts.jsonOut.replace(/\.json$/, '') + '.md', md)
+  log(`raw results: ${opts.jsonOut} (table: ${opts.jsonOut.replace(/\.json$/, '')}.md)`)
+  if (!opts.isKeep) rmSync(dir, { recursive: true, force: true })
+  else log(`kept ${dir}`)
+  return 0
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  async (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`)
+    await stopAll()
+    process.exitCode = 1
+  },
+)
