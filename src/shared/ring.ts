@@ -24,11 +24,20 @@
 // Ordering: JS Atomics are sequentially consistent. The producer fills the data bytes with plain
 // stores, then publishes with Atomics.store(HEAD); a consumer that Atomics.loads the new HEAD sees
 // the bytes. Symmetrically the consumer frees space with Atomics.store(TAIL) only after it is done
-// with the bytes. Wake-up without a syscall per record: the consumer stores WAITING = 1 and then
-// re-reads HEAD before sleeping on it; the producer stores HEAD and then reads WAITING. With SC
-// atomics at least one side sees the other's store (Dekker), so a wake-up is never lost, and the
-// producer calls Atomics.notify only when the consumer has said it sleeps.
-
+// with the bytes.
+//
+// Wake-up without a notify per record: before sleeping the consumer stores a fresh nonzero
+// epoch in WAITING, re-reads HEAD, and sleeps on HEAD (Atomics.waitAsync compares HEAD under the
+// same lock Atomics.notify takes). After every publish the producer reads WAITING; when it is set
+// it notifies, and only if that woke the sleeper does it clear WAITING — with a compare-exchange
+// on the epoch it read, so it can never clear a newer sleep's flag. The consumer clears WAITING
+// itself once awake (on its next read/drain). Why not "producer exchanges WAITING to 0, then
+// notifies": a publish whose records the consumer has already read can take the flag of the
+// consumer's next sleep and notify before that sleep is registered; the next publish then sees 0
+// and the consumer sleeps with data in the ring (seen in ring-threads.test.ts as a timed-out wait).
+// Here, with SC atomics: if the consumer's HEAD check passes, any later publish stores HEAD after
+// it, then reads WAITING — still the sleep's epoch, because only a notify that woke the sleeper
+// clears it — and notifies a waiter that is already registered.
 const HEAD = 0
 const DROPPED = 1
 const CAPACITY = 2
@@ -80,6 +89,8 @@ export class Ring {
   // Consumer-side state (meaningful only in the consumer's Ring instance).
   private tail: number
   private cachedHead: number
+  private sleepEpoch: number
+  private isWaitFlagSet: boolean
 
   constructor(sab: SharedArrayBuffer) {
     this.header = new Int32Array(sab, 0, HEADER_BYTES >> 2)
@@ -102,6 +113,8 @@ export class Ring {
     this.reservedBytes = 0
     this.tail = this.cachedTail
     this.cachedHead = this.head
+    this.sleepEpoch = 0
+    this.isWaitFlagSet = false
   }
 
   // ── producer ────────────────────────────────────────────────────────────────────────────────
@@ -180,9 +193,11 @@ export class Ring {
   private publish(bytes: number): void {
     this.head = (this.head + bytes) | 0
     Atomics.store(this.header, HEAD, this.head)
-    // A plain load on the common path; the exchange makes sure only one notify per sleep.
-    if (Atomics.load(this.header, WAITING) !== 0 && Atomics.exchange(this.header, WAITING, 0) !== 0) {
-      Atomics.notify(this.header, HEAD)
+    // One plain load on the common path (nobody sleeping). See the header comment for why the
+    // flag is cleared only after a notify that woke someone, and only if it is the same epoch.
+    const epoch = Atomics.load(this.header, WAITING)
+    if (epoch !== 0 && Atomics.notify(this.header, HEAD) !== 0) {
+      Atomics.compareExchange(this.header, WAITING, epoch, 0)
     }
   }
 
@@ -195,6 +210,7 @@ export class Ring {
 
   /** The next whole record as a copy (safe to keep), or null when the ring is empty. Consumer only. */
   read(): Uint8Array | null {
+    if (this.isWaitFlagSet) this.clearWaitFlag()
     if (this.tail === this.cachedHead) {
       this.cachedHead = Atomics.load(this.header, HEAD)
       if (this.tail === this.cachedHead) return null
@@ -220,6 +236,7 @@ export class Ring {
    * Consumer only; `onRecord` must not call `read`/`drain` on this ring.
    */
   drain(onRecord: (bytes: Buffer) => void, max = Infinity): number {
+    if (this.isWaitFlagSet) this.clearWaitFlag()
     let n = 0
     let head = this.cachedHead
     while (n < max) {
@@ -251,18 +268,26 @@ export class Ring {
    * (a listener, a timer) must. Consumer only; one wait at a time.
    */
   waitAsync(timeoutMs = Infinity): Promise<'ok' | 'timed-out'> | null {
-    Atomics.store(this.header, WAITING, 1)
+    this.sleepEpoch = (this.sleepEpoch + 1) | 0 || 1
+    Atomics.store(this.header, WAITING, this.sleepEpoch)
+    this.isWaitFlagSet = true
     const head = Atomics.load(this.header, HEAD)
     if (head !== this.tail) {
-      Atomics.store(this.header, WAITING, 0)
+      this.clearWaitFlag()
       return null
     }
     const result = Atomics.waitAsync(this.header, HEAD, head, timeoutMs)
     if (!result.async) {
-      Atomics.store(this.header, WAITING, 0)
+      this.clearWaitFlag()
       return null
     }
     return result.value
+  }
+
+  /** Awake again: stop the producer's notifies (it may have cleared the flag already). */
+  private clearWaitFlag(): void {
+    Atomics.store(this.header, WAITING, 0)
+    this.isWaitFlagSet = false
   }
 
   /** Resolve a pending `waitAsync` now (for shutdown). Any thread. */

@@ -288,3 +288,32 @@ t.test('the producer notifies only when the consumer waits', async (t) => {
   t.equal(notifies, 1, 'one notify for one wait, not one per record')
   t.equal(await p, 'ok')
 })
+
+t.test('a consumer that woke without a notify stops the notifies once it reads', async (t) => {
+  const keepAlive = setInterval(() => {}, 1000)
+  t.teardown(() => clearInterval(keepAlive))
+  const { producer, consumer } = pair(1024)
+  const notify = Atomics.notify
+  let notifies = 0
+  Atomics.notify = function countingNotify(...args: unknown[]): number {
+    notifies++
+    return Reflect.apply(notify, Atomics, args) as number
+  } as typeof Atomics.notify
+  t.teardown(() => { Atomics.notify = notify })
+  t.equal(await consumer.waitAsync(5), 'timed-out')
+  producer.write(bytes(4, 1))
+  producer.write(bytes(4, 2))
+  t.equal(notifies, 2, 'the flag is still set: the producer cannot know the wait ended')
+  t.equal(consumer.drain(() => {}), 2)
+  producer.write(bytes(4, 3))
+  t.equal(notifies, 2, 'reading cleared the flag')
+  t.same(consumer.read(), bytes(4, 3))
+  const p = consumer.waitAsync(5000)
+  t.ok(p, 'empty again: a promise')
+  consumer.wake()
+  t.equal(await p, 'ok')
+  t.equal(notifies, 3, 'wake() notifies')
+  t.equal(consumer.read(), null)
+  producer.write(bytes(4, 4))
+  t.equal(notifies, 3, 'after wake() and a read, no notify')
+})
