@@ -51,6 +51,26 @@ const UPSTREAM_KEYS = [
 const HEALTH_KEYS = ['path', 'interval', 'timeout', 'rise', 'fall', 'expect_status', 'host'] as const
 const SERVER_KEYS = ['name', 'address', 'weight'] as const
 
+/**
+ * Every valid key, by the table header it goes under ("" = top level). The contract in one place:
+ * a test checks that conf/portico.toml documents each of them.
+ */
+export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
+  '': TOP_KEYS,
+  global: GLOBAL_KEYS,
+  log: LOG_KEYS,
+  runtime: RUNTIME_KEYS,
+  timeouts: TIMEOUT_KEYS,
+  listeners: LISTENER_KEYS,
+  'listeners.tls': TLS_KEYS,
+  'listeners.tls.certs': CERT_KEYS,
+  routes: ROUTE_KEYS,
+  'routes.timeouts': TIMEOUT_KEYS,
+  upstreams: UPSTREAM_KEYS,
+  'upstreams.health': HEALTH_KEYS,
+  'upstreams.servers': SERVER_KEYS,
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const PROTOCOLS = ['http/1.1', 'h2', 'h2c'] as const
 const BALANCES = ['round_robin', 'least_conn', 'random', 'p2c', 'hash'] as const
@@ -168,12 +188,6 @@ export function nearestKey(key: string, allowed: readonly string[]): string | nu
 
 function quoteList(items: readonly string[]): string {
   return items.map((s) => JSON.stringify(s)).join(', ')
-}
-
-// The string after the last "." of a key path, for messages ("weight must be 0..256").
-function lastKey(p: string): string {
-  const dot = p.lastIndexOf('.')
-  return (dot < 0 ? p : p.slice(dot + 1)).replace(/\[\d+\]$/, '')
 }
 
 // Sentinel for report(): the problem is about a missing key, there is no value to show.
@@ -602,7 +616,9 @@ class Checker {
       try {
         key = createPrivateKey(keyPem)
       } catch (err) {
-        const encrypted = (err as { code?: string }).code === 'ERR_MISSING_PASSPHRASE'
+        // OpenSSL 3 reports a missing passphrase as "interrupted or cancelled"; the PEM says it plainly
+        const encrypted = (err as { code?: string }).code === 'ERR_MISSING_PASSPHRASE' ||
+          /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(keyPem.toString('latin1'))
         this.report(keyPath(tp, 'key'), t.key, encrypted
           ? `${keyFile} is encrypted; portico needs an unencrypted private key`
           : `${keyFile} is not a PEM private key`)
@@ -786,8 +802,9 @@ class Checker {
   routes(root: Table, timeouts: Timeouts, listeners: ListenerConfig[], upstreams: UpstreamConfig[]): RouteConfig[] {
     const entries = this.tableArray(root, '', 'routes', ROUTE_KEYS, 'routes')
     const names = new Map<string, string>()
-    const listenerNames = new Set(listeners.map((l) => l.name))
-    const upstreamNames = new Set(upstreams.map((u) => u.name))
+    // unnamed entries are reported already; leave them out of "listeners are ..." lists
+    const listenerNames = new Set(listeners.map((l) => l.name).filter((n) => n !== ''))
+    const upstreamNames = new Set(upstreams.map((u) => u.name).filter((n) => n !== ''))
     const out: RouteConfig[] = []
     for (const [t, rp] of entries) {
       const name = this.required(t, rp, 'name', '[[routes]]')
