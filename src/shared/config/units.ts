@@ -25,9 +25,12 @@ const SIZE_UNIT_BYTES: Record<string, number> = {
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
 const SIZE_RE = /^(\d+(?:\.\d+)?)(B|KB|KiB|MB|MiB|GB|GiB)$/
 
+/** How problems describe a valid duration. */
 export const DURATION_FORMAT = 'a duration string such as "250ms", "5s", "2m" or "1h"'
+/** How problems describe a valid size. */
 export const SIZE_FORMAT = 'a size such as "100B", "512KB", "10MB", "1GB" (1KB = 1024 bytes) or an integer number of bytes'
 
+/** A parsed value, or why the text is not one (a lowercase message saying what was expected). */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string }
 
 function fail<T>(error: string): Parsed<T> {

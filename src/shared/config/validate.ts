@@ -197,11 +197,14 @@ class Checker {
   problems: ConfigProblem[]
   locate: (path: string) => number
   baseDir: string
+  /** Key paths offered as "did you mean": that key is then not also reported as missing. */
+  suggested: Set<string>
 
   constructor(locate: (path: string) => number, baseDir: string) {
     this.problems = []
     this.locate = locate
     this.baseDir = baseDir
+    this.suggested = new Set()
   }
 
   report(p: string, value: unknown, message: string): void {
@@ -230,6 +233,7 @@ class Checker {
       if (allowed.includes(k)) continue
       const near = nearestKey(k, allowed)
       const hint = near === null ? '' : ` (did you mean "${near}"?)`
+      if (near !== null && t[near] === undefined) this.suggested.add(keyPath(p, near))
       this.report(keyPath(p, k), t[k], `unknown key "${k}"${hint}, expected one of ${allowed.join(', ')}`)
     }
   }
@@ -257,8 +261,9 @@ class Checker {
     return out
   }
 
+  /** A required key is absent; one typo gives one problem, so not when a typo of it was reported. */
   missing(p: string, message: string): void {
-    this.report(p, NO_VALUE, message)
+    if (!this.suggested.has(p)) this.report(p, NO_VALUE, message)
   }
 
   string(t: Table, tp: string, key: string, def: string): string
@@ -467,7 +472,7 @@ class Checker {
     const out: Timeouts = { ...base }
     if (t === null) return out
     const tp = keyPath(parentPath, 'timeouts')
-    for (const [key, field, ] of TIMEOUT_FIELDS) out[field] = this.duration(t, tp, key, base[field], 1)
+    for (const [key, field] of TIMEOUT_FIELDS) out[field] = this.duration(t, tp, key, base[field], 1)
     return out
   }
 
@@ -700,7 +705,7 @@ class Checker {
     const v = t.hash_key
     const p = keyPath(up, 'hash_key')
     if (v === undefined) {
-      if (balance === 'hash') {
+      if (balance === 'hash' && !this.suggested.has(p)) {
         this.report(keyPath(up, 'balance'), t.balance, `balance = "hash" needs hash_key = ${HASH_KEY_FORMAT}`)
       }
       return null

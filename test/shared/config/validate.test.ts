@@ -353,6 +353,15 @@ t.test('unknown keys are errors, with the nearest valid key suggested', async (t
     /did you mean "interval"/)
 })
 
+t.test('a misspelt required key is one problem, not also "missing"', async (t) => {
+  oneProblem(t, LISTENER + UPSTREAM + '[[routes]]\nname = "r"\nuptream = "api"\n', 'routes[0].uptream', 'uptream', /did you mean "upstream"/)
+  oneProblem(t, LISTENER + '[[upstreams]]\nname = "api"\n[[upstreams.server]]\nname = "s1"\naddress = "127.0.0.1:1"\n' + ROUTE,
+    'upstreams[0].server', '[[upstreams.server]]', /^unknown key "server" \(did you mean "servers"\?\)/)
+  oneProblem(t, '[[listener]]\nname = "web"\nbind = "127.0.0.1:1"\n' + UPSTREAM + ROUTE, 'listener', '[[listener]]', /did you mean "listeners"/)
+  oneProblem(t, LISTENER + '[[upstreams]]\nname = "api"\nbalance = "hash"\nhash_ky = "path"\n[[upstreams.servers]]\nname = "s1"\naddress = "127.0.0.1:1"\n' + ROUTE,
+    'upstreams[0].hash_ky', 'hash_ky', /did you mean "hash_key"/)
+})
+
 t.test('nearestKey suggests only close matches', async (t) => {
   t.equal(nearestKey('uptream', ['upstream', 'name']), 'upstream')
   t.equal(nearestKey('Weight', ['weight']), 'weight')
