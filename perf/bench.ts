@@ -10,7 +10,7 @@ import { dirname } from 'node:path'
 import { parseArgs, USAGE } from './lib/args.ts'
 import type { BenchOptions } from './lib/args.ts'
 import { ensureTools } from './lib/install.ts'
-import { installCleanup, runSync, sleep, stopAll } from './lib/procs.ts'
+import { fdHardLimit, installCleanup, runSync, sleep, stopAll } from './lib/procs.ts'
 import { PORTICO_ENTRY, startTarget, startUpstream } from './lib/targets.ts'
 import type { Target, TargetSpec } from './lib/targets.ts'
 import { failedRun, runScenario, scenariosFor, writeWrkScripts } from './lib/load.ts'
@@ -23,11 +23,14 @@ const log = (line: string): void => {
   process.stderr.write(`bench: ${line}\n`)
 }
 
-/** A multi-line reason as one line: its first line and its last two (where errors usually are). */
+/**
+ * A multi-line reason as one line: its first line, plus the first line that names an error
+ * (nginx "[emerg]", HAProxy "[ALERT]", a Node "Error:"), which is usually the useful one.
+ */
 function oneLine(text: string): string {
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '')
-  const picked = lines.length <= 3 ? lines : [lines[0], '…', ...lines.slice(-2)]
-  return picked.join(' ').slice(0, 400)
+  const telling = lines.slice(1).find((l) => /error|emerg|alert|fatal|cannot|invalid|problem|expected/i.test(l))
+  return (telling === undefined ? lines.slice(0, 2) : [lines[0], telling]).join(' ').slice(0, 400)
 }
 
 function targetSpecs(opts: BenchOptions): TargetSpec[] {
@@ -70,7 +73,21 @@ function versions(): Record<string, string> {
   }
 }
 
+/** The run's scratch dir (configs, cert, logs); removed at the end unless --keep. */
+let tempDir = ''
+let isKeepTemp = false
+
 async function main(): Promise<number> {
+  try {
+    return await bench()
+  } finally {
+    await stopAll()
+    if (tempDir !== '' && !isKeepTemp) rmSync(tempDir, { recursive: true, force: true })
+    else if (tempDir !== '') log(`kept ${tempDir}`)
+  }
+}
+
+async function bench(): Promise<number> {
   let opts: BenchOptions | 'help'
   try {
     opts = parseArgs(process.argv.slice(2))
@@ -85,6 +102,8 @@ async function main(): Promise<number> {
   const startedMs = Date.now()
   const command = `node perf/bench.ts ${process.argv.slice(2).join(' ')}`.trim()
   const dir = mkdtempSync(`${tmpdir()}/portico-bench-`)
+  tempDir = dir
+  isKeepTemp = opts.isKeep
   installCleanup(() => {
     if (!opts.isKeep) rmSync(dir, { recursive: true, force: true })
   })
@@ -111,6 +130,15 @@ async function main(): Promise<number> {
   const up = await startUpstream(dir, wwwDir)
   log(`upstream nginx :${up.upstreamPort}, upload origin :${up.uploadPort}`)
 
+  // HAProxy refuses to start unless 2 × maxconn + ~250 fds fit under the hard fd limit (a
+  // proxied connection needs two), so the idle count must fit under that for all to compare.
+  const fdLimit = fdHardLimit()
+  const idleCap = Math.floor(((fdLimit - 400) / 2 - 100) / 1000) * 1000
+  if (groups.includes('idle') && opts.idleConns > idleCap) {
+    skipped.push(`idle: ${opts.idleConns} connections lowered to ${idleCap}: the hard fd limit is ${fdLimit} and HAProxy needs 2 fds per allowed connection`)
+    log(skipped[skipped.length - 1])
+    opts.idleConns = idleCap
+  }
   const maxConns = groups.includes('idle') ? opts.idleConns + 100 : 2000
   const targets: Target[] = []
   for (const spec of targetSpecs(opts)) {
@@ -220,8 +248,6 @@ async function main(): Promise<number> {
   )
   writeFileSync(opts.jsonOut.replace(/\.json$/, '') + '.md', md)
   log(`raw results: ${opts.jsonOut} (table: ${opts.jsonOut.replace(/\.json$/, '')}.md)`)
-  if (!opts.isKeep) rmSync(dir, { recursive: true, force: true })
-  else log(`kept ${dir}`)
   return 0
 }
 
@@ -229,9 +255,8 @@ main().then(
   (code) => {
     process.exitCode = code
   },
-  async (err: unknown) => {
+  (err: unknown) => {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`)
-    await stopAll()
     process.exitCode = 1
   },
 )

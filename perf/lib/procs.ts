@@ -105,6 +105,13 @@ function signalGroup(proc: Proc, signal: NodeJS.Signals): void {
   }
 }
 
+/** The hard RLIMIT_NOFILE of this process: the most fds a child can raise itself to. */
+export function fdHardLimit(): number {
+  const m = /Max open files\s+\S+\s+(\S+)/.exec(readFileSync('/proc/self/limits', 'utf8'))
+  if (m === null || m[1] === 'unlimited') return 1_048_576
+  return Number(m[1])
+}
+
 /** Stops one process: SIGTERM, then SIGKILL after `graceMs`. */
 export async function stopProc(proc: Proc, graceMs = 2000): Promise<void> {
   if (proc.hasExited) return

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
-import { freePort, sleep, startProc, stopProc } from './procs.ts'
+import { fdHardLimit, freePort, sleep, startProc, stopProc } from './procs.ts'
 import type { Proc } from './procs.ts'
 import { haproxyConf, nginxProxyConf, porticoToml, upstreamNginxConf } from './configs.ts'
 import type { Wiring } from './configs.ts'
@@ -71,13 +71,13 @@ async function waitReady(proc: Proc, port: number, path: string, timeoutMs: numb
   const deadlineMs = Date.now() + timeoutMs
   let last = 'never probed'
   for (let attempt = 0; attempt < 400 && Date.now() < deadlineMs; attempt++) {
-    if (proc.hasExited) return `${proc.name} ${proc.describeExit()}:\n${proc.tail()}`
+    if (proc.hasExited) return `${proc.name} ${proc.describeExit()}:\n${proc.tail(30)}`
     const r = await probeHttp(port, path, 1000)
     if (r === 200) return null
     last = typeof r === 'number' ? `status ${r}` : r
     await sleep(100)
   }
-  return `${proc.name} not ready after ${timeoutMs}ms (last probe on :${port}${path}: ${last})\n${proc.tail()}`
+  return `${proc.name} not ready after ${timeoutMs}ms (last probe on :${port}${path}: ${last})\n${proc.tail(30)}`
 }
 
 export async function startUpstream(dir: string, wwwDir: string): Promise<Upstream> {
@@ -123,6 +123,7 @@ export async function startTarget(
     pemFile: cert?.pemFile ?? '',
     dir,
     maxConns,
+    fdLimit: fdHardLimit(),
   }
   const first = await launch(spec, wiring)
   if (typeof first !== 'string') return first
