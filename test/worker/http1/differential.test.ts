@@ -9,23 +9,24 @@ import { loadLlhttp, runDifferential } from '../../../tools/fuzz-http1.ts'
 /** Cases per seed; two seeds keep the test near 5 s on a shared 2-core machine. */
 const CASES_PER_SEED = Number(process.env.HTTP1_FUZZ_CASES ?? 10_000)
 const SEEDS = [1, 0x5eed]
-/** Stop generating past this, whatever the count, so a slow machine can't hang CI. */
-const BUDGET_MS = 20_000
+/** Per seed: stop generating past this, whatever the count, so a loaded machine can't hang CI. */
+const BUDGET_MS = 10_000
+/** Fewer cases than this in the budget means the run says too little to pass. */
+const MIN_CASES = 1000
 
 t.test('llhttp is reachable through node:_http_common', async (t) => {
   t.ok(loadLlhttp(), 'HTTPParser binding present (fuzz-http1.ts needs another way in if this fails)')
 })
 
 const binding = loadLlhttp()
-const deadlineMs = Date.now() + BUDGET_MS
 
 for (const seed of SEEDS) {
   t.test(`whenever llhttp rejects portico rejects, and accepted requests frame identically (seed ${seed})`, async (t) => {
     if (binding === null) return t.fail('no llhttp binding')
-    const stats = runDifferential(binding, seed, CASES_PER_SEED, deadlineMs)
+    const stats = runDifferential(binding, seed, CASES_PER_SEED, Date.now() + BUDGET_MS)
     for (const m of stats.mismatches.slice(0, 10)) t.fail(`${m.problem}: ${JSON.stringify(m.raw)}`)
     t.equal(stats.mismatches.length, 0, `${stats.cases} cases: ${stats.bothAccept} both accept, ${stats.bothReject} both reject, ${stats.stricter} stricter`)
-    t.ok(stats.cases >= CASES_PER_SEED / 2, `ran ${stats.cases} cases within the time budget`)
+    t.ok(stats.cases >= Math.min(MIN_CASES, CASES_PER_SEED), `ran ${stats.cases} of ${CASES_PER_SEED} cases within ${BUDGET_MS} ms`)
     // A generator that drifted into producing only garbage (or only clean requests) would pass
     // without testing anything: both outcomes must be well represented.
     t.ok(stats.bothAccept > stats.cases / 20, `${stats.bothAccept} cases accepted by both`)
