@@ -214,12 +214,16 @@ interface LlResult {
 
 export class Llhttp {
   private binding: LlhttpBinding
+  /** One native parser, initialised again for every run (a new one per run piles up native memory). */
+  private parser: LlhttpParser
   private messages: LlMessage[] = []
   private pendingHeaders: string[] = []
   private pendingUrl = ''
 
   constructor(binding: LlhttpBinding) {
     this.binding = binding
+    this.parser = new binding.HTTPParser()
+    this.bind()
   }
 
   private methodName(i: number): string {
@@ -229,11 +233,19 @@ export class Llhttp {
 
   run(buf: Buffer): LlResult {
     const P = this.binding.HTTPParser
-    const parser = new P()
+    const parser = this.parser
     parser.initialize(P.REQUEST, {}, 0, P.kLenientNone)
     this.messages = []
     this.pendingHeaders = []
     this.pendingUrl = ''
+    const r = parser.execute(buf)
+    if (typeof r === 'number') return { messages: this.messages, error: null, parsed: r }
+    return { messages: this.messages, error: r.code, parsed: r.bytesParsed }
+  }
+
+  private bind(): void {
+    const P = this.binding.HTTPParser
+    const parser = this.parser
     parser[P.kOnHeaders] = (headers: string[], url: string) => {
       this.pendingHeaders.push(...headers)
       this.pendingUrl += url ?? ''
@@ -257,9 +269,6 @@ export class Llhttp {
     parser[P.kOnMessageComplete] = () => {
       this.messages[this.messages.length - 1].complete = true
     }
-    const r = parser.execute(buf)
-    if (typeof r === 'number') return { messages: this.messages, error: null, parsed: r }
-    return { messages: this.messages, error: r.code, parsed: r.bytesParsed }
   }
 }
 
