@@ -13,11 +13,12 @@ import type { Metric } from 'prom-client'
 import { nowSeconds } from '../shared/cells.ts'
 import type { Cells } from '../shared/cells.ts'
 import {
-  Admin, Header, Health, LATENCY_BUCKETS_MS, ListenerCell, ListenerCounter, MiscCounter, ServerCell,
+  Header, Health, LATENCY_BUCKETS_MS, ListenerCell, ListenerCounter, MiscCounter, ServerCell,
   ServerCounter, UpstreamCell,
 } from '../shared/layout.ts'
 import type { Config } from '../shared/config/types.ts'
-import { serverStatus } from './health/status.ts'
+import { serverState, serverStatus } from './health/status.ts'
+import type { ServerState } from './health/status.ts'
 import { DASHBOARD_HTML } from './dashboard.ts'
 
 export interface WorkerSummary { threadId: number; slot: number; generation: number; connections: number }
@@ -44,8 +45,6 @@ export interface MetricsServer {
 
 /** Responses by class, as the cells count them; "other" = no response (connect error, abort). */
 export interface ResponseCounts { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number; other: number }
-
-export type ServerState = 'UP' | 'DOWN' | 'MAINT' | 'DRAIN'
 
 export interface ServerStats {
   name: string
@@ -131,33 +130,12 @@ export interface StatsSnapshot {
 
 const ADMIN_WORDS = ['ready', 'drain', 'maint'] as const
 
-function serverResponses(cells: Cells, i: number): ResponseCounts {
-  return {
-    '1xx': cells.sumServer(i, ServerCounter.Resp1xx),
-    '2xx': cells.sumServer(i, ServerCounter.Resp2xx),
-    '3xx': cells.sumServer(i, ServerCounter.Resp3xx),
-    '4xx': cells.sumServer(i, ServerCounter.Resp4xx),
-    '5xx': cells.sumServer(i, ServerCounter.Resp5xx),
-    other: cells.sumServer(i, ServerCounter.RespOther),
-  }
-}
-
-function listenerResponses(cells: Cells, l: number): ResponseCounts {
-  return {
-    '1xx': cells.sumListener(l, ListenerCounter.Resp1xx),
-    '2xx': cells.sumListener(l, ListenerCounter.Resp2xx),
-    '3xx': cells.sumListener(l, ListenerCounter.Resp3xx),
-    '4xx': cells.sumListener(l, ListenerCounter.Resp4xx),
-    '5xx': cells.sumListener(l, ListenerCounter.Resp5xx),
-    other: cells.sumListener(l, ListenerCounter.RespOther),
-  }
-}
-
-function serverState(cells: Cells, i: number): ServerState {
-  const admin = cells.server(i, ServerCell.Admin)
-  if (admin === Admin.Maint) return 'MAINT'
-  if (cells.server(i, ServerCell.Health) === Health.Down) return 'DOWN'
-  return admin === Admin.Drain ? 'DRAIN' : 'UP'
+/**
+ * Responses by class from the six counters starting at `first` (Resp1xx): both the server and the
+ * listener blocks keep them in the order 1xx, 2xx, 3xx, 4xx, 5xx, other (layout.ts).
+ */
+function responseCounts(read: (counter: number) => number, first: number): ResponseCounts {
+  return { '1xx': read(first), '2xx': read(first + 1), '3xx': read(first + 2), '4xx': read(first + 3), '5xx': read(first + 4), other: read(first + 5) }
 }
 
 /** Read everything once from the current generation. */
@@ -194,7 +172,7 @@ export function collectStats(ctx: MetricsContext): StatsSnapshot {
         maxActiveRequests: cells.maxOfServer(i, ServerCounter.MaxActive),
         queuedRequests: cells.server(i, ServerCell.Queued),
         requests: cells.sumServer(i, ServerCounter.Requests),
-        responses: serverResponses(cells, i),
+        responses: responseCounts((k) => cells.sumServer(i, k), ServerCounter.Resp1xx),
         connectFailures: cells.sumServer(i, ServerCounter.ConnectFailures),
         responseErrors: cells.sumServer(i, ServerCounter.ResponseErrors),
         retries: cells.sumServer(i, ServerCounter.Retries),
@@ -229,7 +207,7 @@ export function collectStats(ctx: MetricsContext): StatsSnapshot {
     maxActiveConnections: cells.maxOfListener(li, ListenerCounter.MaxActive),
     connections: cells.sumListener(li, ListenerCounter.Connections),
     requests: cells.sumListener(li, ListenerCounter.Requests),
-    responses: listenerResponses(cells, li),
+    responses: responseCounts((k) => cells.sumListener(li, k), ListenerCounter.Resp1xx),
     bytesReceived: cells.sumListener(li, ListenerCounter.BytesIn),
     bytesSent: cells.sumListener(li, ListenerCounter.BytesOut),
     denied: cells.sumListener(li, ListenerCounter.Denied),

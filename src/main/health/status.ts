@@ -1,6 +1,7 @@
-// A server's status word as HAProxy prints it in `show stat` (column 17), computed from the cells:
-// "UP", "UP 2/3", "DOWN", "DOWN 1/2", "DRAIN", "DRAIN 2/3", "MAINT", "no check". Main thread only;
-// shared by the dashboard (metrics.ts) and the runtime API so both say the same thing.
+// A server's status as HAProxy prints it in `show stat` (column 17), computed from the cells:
+// "UP", "UP 2/3", "DOWN", "DOWN 1/2", "DRAIN", "DRAIN 2/3", "MAINT", "no check", and the same reduced
+// to four words for colours and filters. Main thread only; shared by the dashboard (metrics.ts) and
+// the runtime API so both say the same thing.
 
 import { Admin, Health, ServerCell } from '../../shared/layout.ts'
 import type { Cells } from '../../shared/cells.ts'
@@ -24,4 +25,14 @@ export function serverStatus(cells: Cells, index: number, health: HealthConfig |
   if (isChecked && count > 0 && count < health.fall) return `${word} ${health.fall - count}/${health.fall}`
   if (!isChecked && word === 'UP') return 'no check'
   return word
+}
+
+export type ServerState = 'UP' | 'DOWN' | 'MAINT' | 'DRAIN'
+
+/** The status reduced to four words, first match wins: MAINT, DOWN, DRAIN, UP ("no check" is UP). */
+export function serverState(cells: Cells, index: number): ServerState {
+  const admin = cells.server(index, ServerCell.Admin)
+  if (admin === Admin.Maint) return 'MAINT'
+  if (cells.server(index, ServerCell.Health) === Health.Down) return 'DOWN'
+  return admin === Admin.Drain ? 'DRAIN' : 'UP'
 }

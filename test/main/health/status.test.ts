@@ -1,5 +1,5 @@
 import t from 'tap'
-import { serverStatus } from '../../../src/main/health/status.ts'
+import { serverState, serverStatus } from '../../../src/main/health/status.ts'
 import { Admin, Health, ServerCell } from '../../../src/shared/layout.ts'
 import { healthConfig, testCells, testConfig } from './fixture.ts'
 
@@ -37,4 +37,18 @@ t.test('unchecked servers show no check when up', async (t) => {
   t.equal(status(Health.Up, Admin.Ready, 1, 0, h), 'no check')
   t.equal(status(Health.Down, Admin.Ready, 0, 0, null), 'DOWN')
   t.equal(status(Health.Up, Admin.Drain, 0, 0, null), 'DRAIN')
+})
+
+t.test('the four-word state puts maintenance first, then health, then drain', async (t) => {
+  const cells = testCells(config)
+  const state = (health: number, admin: number) => {
+    cells.setServer(0, ServerCell.Health, health)
+    cells.setServer(0, ServerCell.Admin, admin)
+    return serverState(cells, 0)
+  }
+  t.equal(state(Health.Up, Admin.Ready), 'UP')
+  t.equal(state(Health.Down, Admin.Ready), 'DOWN')
+  t.equal(state(Health.Down, Admin.Drain), 'DOWN')
+  t.equal(state(Health.Up, Admin.Drain), 'DRAIN')
+  t.equal(state(Health.Down, Admin.Maint), 'MAINT')
 })
