@@ -54,7 +54,7 @@ th.l, td.l { text-align: left; }
 tbody tr:last-child td { border-bottom: 0; }
 tbody tr:hover td { background: rgba(47, 111, 223, .05); }
 tr.s-DOWN td { background: var(--down-row); }
-tr.s-DRAIN td { background: var(--drain-row); }
+tr.s-DRAIN td, tr.s-NOLB td { background: var(--drain-row); }
 tr.s-MAINT td { background: var(--maint-row); color: var(--muted); }
 td.name { font-weight: 600; }
 table.servers th:nth-child(1) { width: 14%; }
@@ -63,7 +63,7 @@ td.name .addr { display: block; font-weight: 400; font-size: 11px; color: var(--
 .badge { display: inline-block; min-width: 56px; text-align: center; padding: 2px 8px; border-radius: 4px; font-size: 11px; font-weight: 700; letter-spacing: .3px; }
 .b-UP, .b-OPEN { background: var(--up-bg); color: var(--up); }
 .b-DOWN, .b-STOP { background: var(--down-bg); color: var(--down); }
-.b-DRAIN { background: var(--drain-bg); color: var(--drain); }
+.b-DRAIN, .b-NOLB { background: var(--drain-bg); color: var(--drain); }
 .b-MAINT { background: var(--maint-bg); color: var(--maint); }
 .b-EJECT { background: var(--eject-bg); color: var(--eject); min-width: 0; margin-left: 4px; }
 .muted { color: var(--muted); }

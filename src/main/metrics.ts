@@ -51,7 +51,7 @@ export interface ServerStats {
   address: string
   /** HAProxy's status string: "UP", "UP 2/3", "DOWN 1/2", "DRAIN", "MAINT", "no check". */
   status: string
-  /** The status reduced to four words, for colour: MAINT > DOWN > DRAIN > UP. */
+  /** The status reduced to one word, for colour: MAINT > DOWN > NOLB > DRAIN > UP. */
   state: ServerState
   isUp: boolean
   admin: 'ready' | 'drain' | 'maint'
@@ -317,7 +317,7 @@ function families(src: ScrapeSource): SnapshotFamily[] {
     f(name, help, type, (snap) => perListener(snap, value))
   const latency = 'portico_server_response_latency_seconds'
   return [
-    server('portico_server_up', 'Health of the server: 1 up, 0 down (active checks or set server health).', 'gauge', (s) => (s.isUp ? 1 : 0)),
+    server('portico_server_up', 'Health of the server: 1 up, 0 down or stopping (active checks or set server health).', 'gauge', (s) => (s.isUp ? 1 : 0)),
     f('portico_server_admin_state', 'Administrative state of the server: 1 for the current one of ready, drain, maint.', 'gauge', (snap) => {
       const out: Sample[] = []
       for (const u of snap.upstreams) {

@@ -111,7 +111,8 @@ class ServerCheck {
         cells.countServer(cells.mainShard, index, ServerCounter.HealthTransitionsDown, 1)
         this.log.warn(fields, `server ${this.upstream}/${this.server} is DOWN (${reason}, ${h.fall}/${h.fall} checks failed)`)
       } else {
-        this.log.info(fields, `server ${this.upstream}/${this.server} is UP (${reason}, ${h.rise}/${h.rise} checks passed)`)
+        const passed = before === Health.Down ? `${h.rise}/${h.rise} checks passed` : 'was stopping'
+        this.log.info(fields, `server ${this.upstream}/${this.server} is UP (${reason}, ${passed})`)
       }
     }
 

@@ -9,6 +9,7 @@ import type { HealthLog } from '../../../src/main/health/checker.ts'
 import { nowSeconds } from '../../../src/shared/cells.ts'
 import type { Cells } from '../../../src/shared/cells.ts'
 import { Admin, Health, ServerCell, ServerCounter } from '../../../src/shared/layout.ts'
+import { HEALTH_STOPPING } from '../../../src/main/health/state.ts'
 import { testCells, testConfig } from './fixture.ts'
 import type { TestUpstream } from './fixture.ts'
 
@@ -178,6 +179,19 @@ t.test('a health state written by the runtime API is where the checks continue f
   t.ok(await waitFor(() => health(cells) === Health.Up, INTERVAL_MS * 2 + SLACK_MS) >= 0, 'passing checks bring it back')
   t.ok(origin.checks - checksAtForce >= 2, 'after rise passing checks')
   t.match(log.lines, [{ level: 'info', msg: 'server app/s1 is UP (status 200, 2/2 checks passed)' }])
+})
+
+t.test('a stopping server is brought back UP by the next passing check', async (t) => {
+  const origin = await new Origin().listen(t)
+  const { cells, log } = start(t, [{ name: 'app', health: { intervalMs: INTERVAL_MS, rise: 3, fall: 3 }, servers: [{ name: 's1', port: origin.port }] }])
+  t.ok(await waitFor(() => origin.checks >= 1, INTERVAL_MS + SLACK_MS) >= 0)
+  // set server app/s1 health stopping
+  cells.setServer(0, ServerCell.Health, HEALTH_STOPPING)
+  cells.setServer(0, ServerCell.CheckCount, 0)
+  const checksAtForce = origin.checks
+  t.ok(await waitFor(() => health(cells) === Health.Up, INTERVAL_MS * 2 + SLACK_MS) >= 0, 'UP again')
+  t.ok(origin.checks - checksAtForce <= 2, 'after one passing check, not rise')
+  t.match(log.lines, [{ level: 'info', msg: 'server app/s1 is UP (status 200, was stopping)' }])
 })
 
 t.test('a passing check ends a passive ejection, a failing one does not', async (t) => {

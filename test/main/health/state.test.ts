@@ -1,5 +1,5 @@
 import t from 'tap'
-import { applyCheck } from '../../../src/main/health/state.ts'
+import { HEALTH_STOPPING, applyCheck } from '../../../src/main/health/state.ts'
 import { Health } from '../../../src/shared/layout.ts'
 
 // Walk a sequence of check results (true = pass) from UP, count 0, with rise 2 fall 3, and record
@@ -38,4 +38,10 @@ t.test('a streak written from outside past the threshold flips on the next resul
   t.same(applyCheck(Health.Up, 7, false, 2, 3), { health: Health.Down, checkCount: 0, isTransition: true })
   t.same(applyCheck(Health.Up, -4, false, 2, 3), { health: Health.Up, checkCount: 1, isTransition: false })
   t.same(applyCheck(Health.Down, 5, true, 2, 3), { health: Health.Up, checkCount: 0, isTransition: true })
+})
+
+t.test('a stopping server counts failures like an up one and is UP on its first pass', async (t) => {
+  t.same(applyCheck(HEALTH_STOPPING, 0, true, 2, 3), { health: Health.Up, checkCount: 0, isTransition: true })
+  t.same(applyCheck(HEALTH_STOPPING, 0, false, 2, 3), { health: HEALTH_STOPPING, checkCount: 1, isTransition: false })
+  t.same(applyCheck(HEALTH_STOPPING, 2, false, 2, 3), { health: Health.Down, checkCount: 0, isTransition: true })
 })

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { serverState, serverStatus } from '../../../src/main/health/status.ts'
 import { Admin, Health, ServerCell } from '../../../src/shared/layout.ts'
+import { HEALTH_STOPPING } from '../../../src/main/health/state.ts'
 import { healthConfig, testCells, testConfig } from './fixture.ts'
 
 const config = testConfig([{ name: 'app', health: {}, servers: [{ name: 's1', port: 1 }] }])
@@ -32,6 +33,14 @@ t.test('maintenance wins over health, drain keeps the failure streak', async (t)
   t.equal(status(Health.Down, Admin.Drain, 0), 'DOWN')
 })
 
+t.test('a stopping server is NOLB, with its failure streak when checked', async (t) => {
+  t.equal(status(HEALTH_STOPPING, Admin.Ready, 0), 'NOLB')
+  t.equal(status(HEALTH_STOPPING, Admin.Ready, 1), 'NOLB 2/3')
+  t.equal(status(HEALTH_STOPPING, Admin.Drain, 0), 'NOLB')
+  t.equal(status(HEALTH_STOPPING, Admin.Ready, 0, 0, null), 'NOLB')
+  t.equal(status(HEALTH_STOPPING, Admin.Maint, 0), 'MAINT')
+})
+
 t.test('unchecked servers show no check when up', async (t) => {
   t.equal(status(Health.Up, Admin.Ready, 0, 0, null), 'no check')
   t.equal(status(Health.Up, Admin.Ready, 1, 0, h), 'no check')
@@ -51,4 +60,5 @@ t.test('the four-word state puts maintenance first, then health, then drain', as
   t.equal(state(Health.Down, Admin.Drain), 'DOWN')
   t.equal(state(Health.Up, Admin.Drain), 'DRAIN')
   t.equal(state(Health.Down, Admin.Maint), 'MAINT')
+  t.equal(state(HEALTH_STOPPING, Admin.Drain), 'NOLB')
 })
