@@ -210,9 +210,13 @@ export function request(port: number, opts: {
 
 /**
  * Send raw bytes on one connection and collect everything that comes back until the server
- * closes or `idleMs` passes without data.
+ * closes, `until` is satisfied, or `idleMs` passes without data.
  */
-export function rawExchange(port: number, data: string | Buffer, opts: { idleMs?: number; timeoutMs?: number; endAfterWrite?: boolean } = {}): Promise<{ text: string; closed: boolean }> {
+export function rawExchange(port: number, data: string | Buffer, opts: {
+  idleMs?: number; timeoutMs?: number; endAfterWrite?: boolean
+  /** Finish as soon as the text received so far satisfies this (instead of waiting to go idle). */
+  until?: (text: string) => boolean
+} = {}): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1')
     const chunks: Buffer[] = []
@@ -236,7 +240,11 @@ export function rawExchange(port: number, data: string | Buffer, opts: { idleMs?
       if (opts.endAfterWrite === true) s.end()
       arm()
     })
-    s.on('data', (c: Buffer) => { chunks.push(c); arm() })
+    s.on('data', (c: Buffer) => {
+      chunks.push(c)
+      if (opts.until !== undefined && opts.until(Buffer.concat(chunks).toString('latin1'))) finish(false)
+      else arm()
+    })
     s.on('close', () => finish(true))
     s.on('error', () => finish(true))
   })
