@@ -2,7 +2,6 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import { createServer as createNetServer } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { startHealthChecker } from '../../../src/main/health/checker.ts'
 import type { HealthLog } from '../../../src/main/health/checker.ts'
@@ -10,7 +9,7 @@ import { nowSeconds } from '../../../src/shared/cells.ts'
 import type { Cells } from '../../../src/shared/cells.ts'
 import { Admin, Health, ServerCell, ServerCounter } from '../../../src/shared/layout.ts'
 import { HEALTH_STOPPING } from '../../../src/main/health/state.ts'
-import { testCells, testConfig } from './fixture.ts'
+import { closedPort, testCells, testConfig } from './fixture.ts'
 import type { TestUpstream } from './fixture.ts'
 
 const INTERVAL_MS = 50
@@ -63,14 +62,6 @@ class LogCapture implements HealthLog {
   lines: Array<{ level: 'info' | 'warn'; obj: Record<string, unknown>; msg: string }> = []
   info(obj: object, msg: string): void { this.lines.push({ level: 'info', obj: obj as Record<string, unknown>, msg }) }
   warn(obj: object, msg: string): void { this.lines.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }) }
-}
-
-async function closedPort(): Promise<number> {
-  const s = createNetServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
 }
 
 /** Poll `cond` every 5 ms for at most `limitMs`; resolves to the elapsed ms, or -1 on time-out. */

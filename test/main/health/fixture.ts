@@ -1,6 +1,9 @@
 // Test fixture (main-thread tests): a minimal valid Config and a fresh set of Cells for it, with
-// every server Up, Ready and at its configured weight, as a generation would leave them.
+// every server Up, Ready and at its configured weight, as a generation would leave them; and a
+// port on 127.0.0.1 where nothing listens.
 
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { Cells, allocateCells } from '../../../src/shared/cells.ts'
 import { Admin, Health, ListenerCell, ServerCell } from '../../../src/shared/layout.ts'
 import type { Config, HealthConfig, ListenerConfig, UpstreamConfig } from '../../../src/shared/config/types.ts'
@@ -58,4 +61,13 @@ export function testCells(config: Config, workers = 2): Cells {
   }
   for (let l = 0; l < config.listeners.length; l++) cells.setListener(l, ListenerCell.Enabled, 1)
   return cells
+}
+
+/** A port nothing listens on: bind one, note it, close it. */
+export async function closedPort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as AddressInfo).port
+  await new Promise<void>((resolve) => s.close(() => resolve()))
+  return port
 }

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import { failureOf, parseStatusLine, probe } from '../../../src/main/health/probe.ts'
 import type { ProbeResult } from '../../../src/main/health/probe.ts'
+import { closedPort } from './fixture.ts'
 
 /** A raw TCP server on 127.0.0.1:0 that hands each connection to `onConn`. */
 async function rawServer(t: Test, onConn: (socket: Socket, request: string) => void): Promise<number> {
@@ -28,15 +29,6 @@ async function rawServer(t: Test, onConn: (socket: Socket, request: string) => v
 
 function run(port: number, timeoutMs = 500, hostHeader = 'app.test'): Promise<ProbeResult> {
   return new Promise((resolve) => probe({ host: '127.0.0.1', port, path: '/health', hostHeader, timeoutMs }, resolve))
-}
-
-/** A port nothing listens on: bind one, note it, close it. */
-async function closedPort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
 }
 
 t.test('status lines are parsed strictly', async (t) => {
