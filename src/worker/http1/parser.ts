@@ -341,8 +341,9 @@ function parseVersion(buf: Buffer, pos: number, limit: number): number {
 }
 
 /**
- * absolute-form with an http or https scheme and a non-empty authority: `http://host[:port][/...]`.
- * Other schemes (and authority-form, which only CONNECT uses) are refused.
+ * absolute-form with an http or https scheme and an authority of host[:port] with a non-empty
+ * host, as checkHost: `http://host[:port][/path][?query]`. Refused: other schemes, userinfo
+ * ("@"), a fragment right after the authority (llhttp refuses it too), authority-form (CONNECT's).
  */
 function isAbsoluteHttp(buf: Buffer, start: number, end: number): boolean {
   let p = start
@@ -350,11 +351,16 @@ function isAbsoluteHttp(buf: Buffer, start: number, end: number): boolean {
   if (LOWER[buf[p]] !== 0x68 || LOWER[buf[p + 1]] !== 0x74 || LOWER[buf[p + 2]] !== 0x74 || LOWER[buf[p + 3]] !== 0x70) return false
   p += 4
   if (LOWER[buf[p]] === 0x73) p++
-  if (buf[p] !== COLON || buf[p + 1] !== 0x2f || buf[p + 2] !== 0x2f) return false
+  if (p + 3 > end || buf[p] !== COLON || buf[p + 1] !== 0x2f || buf[p + 2] !== 0x2f) return false
   p += 3
-  if (p >= end) return false
-  const c = buf[p]
-  return c !== 0x2f && c !== 0x3f && c !== 0x23 && c !== 0x40 // not "/", "?", "#", "@": empty authority or userinfo
+  const authorityStart = p
+  while (p < end) {
+    const c = buf[p]
+    if (c === 0x2f /* / */ || c === 0x3f /* ? */) break
+    p++
+  }
+  if (p === authorityStart || buf[authorityStart] === COLON) return false // no host
+  return checkHost(buf, authorityStart, p) >= 0
 }
 
 /**
@@ -432,7 +438,7 @@ function parseFields(buf: Buffer, pos: number, start: number, scanEnd: number, o
         if (l0 === 0x63 && headerNameIs(buf, nameStart, nameEnd, 'content-length')) r = onContentLength(buf, valueStart, valueEnd, out)
         break
       case 17:
-        if (l0 === 0x74 && headerNameIs(buf, nameStart, nameEnd, 'transfer-encoding')) r = onTransferEncoding(buf, valueStart, valueEnd)
+        if (l0 === 0x74 && headerNameIs(buf, nameStart, nameEnd, 'transfer-encoding')) r = onTransferEncoding(buf, valueStart, valueEnd, pos - 2)
         break
     }
     if (r < 0) return r
@@ -441,35 +447,45 @@ function parseFields(buf: Buffer, pos: number, start: number, scanEnd: number, o
 
 function onHost(buf: Buffer, start: number, end: number, req: RequestHead): number {
   if (++hostCount > 1) return ParseError.BadRequest
-  // host = IP-literal / reg-name, then [":" port]; port = *DIGIT. Empty is allowed (RFC 9110 7.2).
+  const status = checkHost(buf, start, end)
+  if (status < 0) return ParseError.BadRequest
+  const host = buf.latin1Slice(start, end)
+  req.host = status === 1 ? host.toLowerCase() : host
+  return 0
+}
+
+/**
+ * host [":" port] (RFC 3986): an IP-literal in brackets or a reg-name (unreserved, pct-encoded,
+ * sub-delims), then an optional port of digits. Empty is valid (RFC 9110 7.2 allows an empty Host).
+ * @returns -1 when invalid, 1 when valid but not all lowercase, 0 when valid and lowercase.
+ */
+function checkHost(buf: Buffer, start: number, end: number): number {
   let p = start
-  let hasUpper = false
+  let status = 0
   if (p < end && buf[p] === 0x5b /* [ */) {
+    status = 1
     while (p < end && buf[p] !== 0x5d /* ] */) {
-      const c = buf[p]
-      if (HOST[c] === 0) return ParseError.BadRequest
+      if (HOST[buf[p]] === 0) return -1
       p++
     }
-    if (p === end) return ParseError.BadRequest
+    if (p === end) return -1
     p++
   } else {
     for (; p < end; p++) {
       const c = buf[p]
       if (c === COLON) break
-      if (HOST[c] === 0 || c === 0x5b || c === 0x5d) return ParseError.BadRequest
-      if (c >= 0x41 && c <= 0x5a) hasUpper = true
+      if (HOST[c] === 0 || c === 0x5b || c === 0x5d) return -1
+      if (c >= 0x41 && c <= 0x5a) status = 1
     }
   }
   if (p < end) {
-    if (buf[p] !== COLON) return ParseError.BadRequest
+    if (buf[p] !== COLON) return -1
     for (p++; p < end; p++) {
       const c = buf[p]
-      if (c < 0x30 || c > 0x39) return ParseError.BadRequest
+      if (c < 0x30 || c > 0x39) return -1
     }
   }
-  const host = buf.latin1Slice(start, end)
-  req.host = hasUpper || buf[start] === 0x5b ? host.toLowerCase() : host
-  return 0
+  return status
 }
 
 function onContentLength(buf: Buffer, start: number, end: number, out: MessageHead): number {
@@ -487,9 +503,14 @@ function onContentLength(buf: Buffer, start: number, end: number, out: MessageHe
   return 0
 }
 
-/** One Transfer-Encoding field: comma-separated tokens, no parameters, no empty elements. */
-function onTransferEncoding(buf: Buffer, start: number, end: number): number {
+/**
+ * One Transfer-Encoding field: comma-separated tokens, no parameters, no empty elements.
+ * `lineEnd` is the CR: trailing HTAB after the value is refused, because llhttp then takes the
+ * last coding as not chunked (a request it refuses; a response it reads until close).
+ */
+function onTransferEncoding(buf: Buffer, start: number, end: number, lineEnd: number): number {
   teSeen = true
+  for (let q = end; q < lineEnd; q++) if (buf[q] === HTAB) return ParseError.BadRequest
   let p = start
   for (;;) {
     let c = 0

@@ -110,6 +110,12 @@ t.test('targets: origin-form, http(s) absolute-form, asterisk only for OPTIONS',
   t.equal(req('GET http://@a/ HTTP/1.1\r\nHost: a\r\n\r\n'), BadRequest)
   t.equal(req('GET http:/a HTTP/1.1\r\nHost: a\r\n\r\n'), BadRequest)
   t.equal(req('GET x HTTP/1.1\r\nHost: a\r\n\r\n'), BadRequest)
+  for (const ok of ['http://a?x', 'http://a:', 'http://[::1]:80/', 'http://a.b:8080/p?q#f', "http://a!$&'()*+,;=b/", 'http://a%41/']) {
+    t.ok(req(`GET ${ok} HTTP/1.1\r\nHost: a\r\n\r\n`) > 0, ok)
+  }
+  for (const bad of ['http://a#f', 'http://a:80#f', 'http://a"b/', 'http://u@a/', 'http://:80/', 'http://a:80x/', 'http://[::1/', 'http://a:b:c/', 'http:']) {
+    t.equal(req(`GET ${bad} HTTP/1.1\r\nHost: a\r\n\r\n`), BadRequest, bad)
+  }
 })
 
 t.test('control bytes, DEL, space-likes and obs-text in the target are refused', async (t) => {
@@ -231,7 +237,7 @@ t.test('Transfer-Encoding in requests: chunked exactly once and alone', async (t
   for (const bad of [
     'chunked, chunked', 'chunked,chunked', 'chunked, gzip', 'gzip', 'identity', 'chunked;x', 'chunked; q=1',
     'xchunked', 'chunkedx', 'chunked\x0b', '\x0bchunked', 'chunked,', ', chunked', ',', '', 'chun ked',
-    'chunked , ', 'gzip,, chunked', '"chunked"', 'chunk\x00ed',
+    'chunked , ', 'gzip,, chunked', '"chunked"', 'chunk\x00ed', 'chunked\t', 'chunked \t', 'chunked\t ',
   ]) {
     t.equal(req(post(`Transfer-Encoding: ${bad}`)), BadRequest, JSON.stringify(bad))
   }
@@ -401,6 +407,7 @@ t.test('response framing: CL, chunked after other codings; CL+TE and TE without 
   t.ok(res('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n') > 0)
   t.equal(resHead.isChunked, true)
   t.equal(res('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n'), BadRequest)
+  t.equal(res('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n'), BadRequest, 'llhttp would read this one until close')
   t.equal(res('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n'), BadRequest)
   t.equal(res('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n'), BadRequest)
   t.equal(res('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n'), BadRequest)
