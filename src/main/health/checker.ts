@@ -67,13 +67,16 @@ class ServerCheck {
     this.timer = setTimeout(this.run, delayMs)
   }
 
+  /** HAProxy pauses checks in maintenance and after `disable health`; the state is kept as is. */
+  isPaused(): boolean {
+    return this.cells.server(this.index, ServerCell.Admin) === Admin.Maint ||
+      this.cells.server(this.index, ServerCell.CheckEnabled) !== 1
+  }
+
   run(): void {
     this.timer = null
     if (this.isStopped) return
-    const cells = this.cells
-    // HAProxy pauses checks in maintenance and after `disable health`; the state is kept as is.
-    if (cells.server(this.index, ServerCell.Admin) === Admin.Maint ||
-      cells.server(this.index, ServerCell.CheckEnabled) !== 1) {
+    if (this.isPaused()) {
       this.schedule(this.health.intervalMs)
       return
     }
@@ -96,8 +99,8 @@ class ServerCheck {
     const reason = result.failure ?? `status ${result.statusCode}`
     if (!isPass) cells.countServer(cells.mainShard, index, ServerCounter.ChecksFailed, 1)
 
-    // Maintenance may have started while the probe was in flight: keep its state untouched.
-    if (cells.server(index, ServerCell.Admin) === Admin.Maint) return
+    // Maintenance or `disable health` may have come while the probe was in flight: ignore its result.
+    if (this.isPaused()) return
 
     const before = cells.server(index, ServerCell.Health)
     const streak = cells.server(index, ServerCell.CheckCount)

@@ -159,6 +159,19 @@ t.test('a server in maintenance is not checked and keeps its state', async (t) =
   t.match(log.lines, [{ obj: { server: 's2', reason: 'status 500' } }])
 })
 
+t.test('the result of a probe in flight when maintenance starts is ignored', async (t) => {
+  const origin = await new Origin().listen(t)
+  origin.mode = 'hang'
+  const { cells, log } = start(t, [{ name: 'app', health: { intervalMs: INTERVAL_MS, timeoutMs: 150, fall: 1 }, servers: [{ name: 's1', port: origin.port }] }])
+  t.ok(await waitFor(() => origin.sockets.size === 1, INTERVAL_MS + SLACK_MS) >= 0, 'a probe is in flight')
+  cells.setServer(0, ServerCell.Admin, Admin.Maint)
+  t.ok(await waitFor(() => origin.sockets.size === 0, 150 + SLACK_MS) >= 0, 'the probe timed out')
+  await sleep(INTERVAL_MS)
+  t.equal(health(cells), Health.Up, 'fall 1, yet still UP')
+  t.same(log.lines, [])
+  t.equal(cells.sumServer(0, ServerCounter.ChecksFailed), 1, 'the failed check is still counted')
+})
+
 t.test('a health state written by the runtime API is where the checks continue from', async (t) => {
   const origin = await new Origin().listen(t)
   const { cells, log } = start(t, [{ name: 'app', health: { intervalMs: INTERVAL_MS, rise: 2, fall: 3 }, servers: [{ name: 's1', port: origin.port }] }])
