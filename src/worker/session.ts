@@ -81,6 +81,10 @@ export class Session implements ConnOwner {
   upstreamHead: Buffer | null = null
   /** Request body bytes received before the upstream connection was ready. */
   pendingBody: Buffer | null = null
+  /** request_buffering: still collecting the body before choosing a server. */
+  isBuffering = false
+  /** The whole request body, buffered: it can be sent again on a retry. */
+  replayBody: Buffer | null = null
   reqBody: number = Body.None
   reqRemaining = 0
   isReqBodyDone = true
@@ -151,6 +155,7 @@ export class Session implements ConnOwner {
           break
         case State.Waiting:
           this.takeRequestBytes(chunk, false)
+          if (this.isBuffering) this.checkBuffered()
           break
         case State.Exchange:
           this.takeRequestBytes(chunk, true)
@@ -233,11 +238,39 @@ export class Session implements ConnOwner {
     const info: ForwardInfo = { clientIp: this.clientIp, proto: this.proto, isChunked: req.isChunked, upgrade: req.upgrade }
     this.upstreamHead = buildRequestHead(buf, req, target, info)
     this.pendingBody = null
+    this.replayBody = null
     this.state = State.Waiting
     this.clearDeadline()
+    // Buffer the body first (so a retry can send it again) when the route asks for it.
+    this.isBuffering = rc.requestBuffering && !this.isReqBodyDone && req.upgrade === null
     // Bytes after the head: this request's body, then possibly pipelined requests.
     if (rest !== null) this.takeRequestBytes(rest, false)
     if (this.state !== State.Waiting) return
+    if (this.isBuffering) {
+      // The body must arrive like the head did: within client_header.
+      this.setDeadline(Deadline.ClientHeader, rc.timeouts.clientHeaderMs)
+      this.checkBuffered()
+      return
+    }
+    this.choose(-1)
+  }
+
+  /**
+   * request_buffering: go on once the whole body is here (it can then be replayed on a retry), or
+   * once it outgrew max_buffered_body (then it streams like any other, and is not replayed).
+   */
+  private checkBuffered(): void {
+    if (this.state !== State.Waiting) return
+    const max = (this.route as CompiledRoute).config.maxBufferedBodyBytes
+    const size = this.pendingBody === null ? 0 : this.pendingBody.length
+    if (!this.isReqBodyDone && size <= max) {
+      // Keep reading: takeRequestBytes paused the socket past MAX_PIPELINED_BYTES.
+      this.socket.resume()
+      return
+    }
+    this.isBuffering = false
+    this.clearDeadline()
+    if (this.isReqBodyDone) this.replayBody = this.pendingBody
     this.choose(-1)
   }
 
@@ -274,7 +307,7 @@ export class Session implements ConnOwner {
         if (!this.conn.socket.write(body)) this.socket.pause()
       } else {
         this.pendingBody = this.pendingBody === null ? body : Buffer.concat([this.pendingBody, body])
-        // Don't read more than a little while nothing can take it.
+        // Don't read more than a little while nothing can take it (checkBuffered reads on while buffering).
         if (this.pendingBody.length > MAX_PIPELINED_BYTES) this.socket.pause()
       }
     }
@@ -650,6 +683,8 @@ export class Session implements ConnOwner {
     if (ctx.isAccessLogOn) this.writeAccessLog()
     this.upstreamHead = null
     this.pendingBody = null
+    this.replayBody = null
+    this.isBuffering = false
     if (keepSlot) return
     this.releaseServer()
     this.route = null
@@ -718,8 +753,13 @@ export class Session implements ConnOwner {
         return
       }
       // Closed or reset before any response byte.
-      if (conn.requests > 1 && this.resBuf === null && !this.hasSentBody && isIdempotent(this.method)) {
+      const isReplayable = this.replayBody !== null
+      if (conn.requests > 1 && this.resBuf === null && (isReplayable || !this.hasSentBody && isIdempotent(this.method))) {
         // A pooled connection the server closed while idle: once more on a fresh connection.
+        if (isReplayable) {
+          this.pendingBody = this.replayBody
+          this.hasSentBody = false
+        }
         this.openConnection()
         return
       }
@@ -747,16 +787,22 @@ export class Session implements ConnOwner {
     this.conn = null
     if (conn !== null) conn.destroy()
     const failed = this.server
-    // Nothing of the body went out yet (it waits in pendingBody or still on the client side).
-    const canResend = !this.hasSentBody
+    // Nothing of the body went out yet (it waits in pendingBody or still on the client side),
+    // or all of it is buffered and can go out again.
+    const isReplayable = this.replayBody !== null
+    const canResend = !this.hasSentBody || isReplayable
     const upstream = this.upstream as UpstreamRuntime
     if (ERRORS[code].retryable && !this.hasSentResponse && canResend &&
-        (isIdempotent(this.method) || code === 'upstream_connect_failed' || code === 'upstream_connect_timeout') &&
+        (isIdempotent(this.method) || isReplayable || code === 'upstream_connect_failed' || code === 'upstream_connect_timeout') &&
         this.attempts <= upstream.config.retries) {
       ctx.cells.countServer(ctx.slot, failed, ServerCounter.Retries, 1)
       this.releaseServer()
       this.server = -1
       this.state = State.Waiting
+      if (isReplayable) {
+        this.pendingBody = this.replayBody
+        this.hasSentBody = false
+      }
       this.choose(failed)
       return
     }
