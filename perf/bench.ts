@@ -10,14 +10,14 @@ import { dirname } from 'node:path'
 import { parseArgs, USAGE } from './lib/args.ts'
 import type { BenchOptions } from './lib/args.ts'
 import { ensureTools } from './lib/install.ts'
-import { fdHardLimit, installCleanup, runSync, sleep, stopAll } from './lib/procs.ts'
+import { fdHardLimit, installCleanup, machineBusySeconds, runSync, sleep, stopAll } from './lib/procs.ts'
 import { PORTICO_ENTRY, startTarget, startUpstream } from './lib/targets.ts'
 import type { Target, TargetSpec } from './lib/targets.ts'
 import { failedRun, runScenario, scenariosFor, writeWrkScripts } from './lib/load.ts'
 import type { LoadContext, RunResult, Scenario } from './lib/load.ts'
 import { measureIdle } from './lib/idle.ts'
 import type { IdleResult } from './lib/idle.ts'
-import { idleTable, machineDescription, markdownTable, summarize } from './lib/report.ts'
+import { idleTable, machineDescription, markdownTable, median, summarize } from './lib/report.ts'
 
 const log = (line: string): void => {
   process.stderr.write(`bench: ${line}\n`)
@@ -127,6 +127,11 @@ async function bench(): Promise<number> {
   const cert = needsTls && !stillMissing.includes('openssl') ? makeCert(dir) : null
 
   log(`temp dir ${dir}`)
+  // Other work on the machine skews every figure; measure it before starting anything.
+  const busy0 = machineBusySeconds()
+  await sleep(1000)
+  const busyBeforeCores = machineBusySeconds() - busy0
+  if (busyBeforeCores > 0.2) log(`warning: the machine is already busy (${busyBeforeCores.toFixed(2)} cores of other work); figures will be noisy`)
   const up = await startUpstream(dir, wwwDir)
   log(`upstream nginx :${up.upstreamPort}, upload origin :${up.uploadPort}`)
 
@@ -175,6 +180,7 @@ async function bench(): Promise<number> {
     return { scripts, proxyPid: t.proc.pid, upstreamPids, port }
   }
 
+  const warmed = new Set<string>()
   const runsTotal = loadScenarios.length * targets.length * opts.rounds
   let runNo = 0
   for (let round = 1; round <= opts.rounds; round++) {
@@ -188,7 +194,13 @@ async function bench(): Promise<number> {
           runs.push(failedRun(s, t.label, round, `${t.label} ${t.proc.describeExit()}: ${t.proc.tail(3)}`))
           continue
         }
-        if (round === 1 && opts.warmupMs > 0) await runScenario(s, t.label, 0, ctx, opts.warmupMs)
+        // Warm-up (JIT, pools, page cache): before each scenario's first run; --quick does it
+        // once per target, on the first scenario, to stay near a minute.
+        const isWarmup = round === 1 && opts.warmupMs > 0 && (!opts.isQuick || !warmed.has(t.label))
+        if (isWarmup) {
+          warmed.add(t.label)
+          await runScenario(s, t.label, 0, ctx, opts.warmupMs)
+        }
         runNo++
         const r = await runScenario(s, t.label, round, ctx, opts.durationMs)
         runs.push(r)
@@ -212,12 +224,14 @@ async function bench(): Promise<number> {
       log(
         r.failure !== null
           ? `idle ${t.label}: FAILED: ${r.failure}`
-          : `idle ${t.label}: ${r.stillOpen} held, ${(r.bytesPerConn / 1024).toFixed(2)} KiB each (setup ${r.setupMs} ms, ${r.failed} failed)`,
+          : `idle ${t.label}: ${r.stillOpen} held, ${(r.bytesPerConn / 1024).toFixed(2)} KiB each (setup ${r.setupMs} ms, ${r.failed} failed${r.failed > 0 ? `: ${JSON.stringify(r.failures)}` : ''})`,
       )
       idle.push(r)
     }
   }
 
+  // What each proxy printed while under test (before the stop adds its shutdown lines).
+  const targetInfo = targets.map((t) => ({ label: t.label, kind: t.kind, workers: t.workers, tls: t.tlsPort > 0, state: t.proc.describeExit(), outputTail: t.proc.tail(40) }))
   await stopAll()
 
   const machine = machineDescription()
@@ -226,11 +240,15 @@ async function bench(): Promise<number> {
     loadScenarios.map((s) => s.name),
     targets.map((t) => t.label),
   )
+  const measured = runs.filter((r) => r.failure === null && r.durationS > 0)
+  const foreignCores = median(measured.map((r) => r.foreignCpuS / r.durationS))
+  const foreignMaxCores = Math.max(0, ...measured.map((r) => r.foreignCpuS / r.durationS))
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
   const ver = versions()
   const md = [
     `Command: \`${command}\` — ${date}, ${Math.round((Date.now() - startedMs) / 1000)} s`,
     `Machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.memGiB.toFixed(1)} GiB, Linux ${machine.kernel}; load generator, upstream and proxy share these cores.`,
+    `Other work on the machine: ${busyBeforeCores.toFixed(2)} cores busy just before the start; during runs, median ${foreignCores.toFixed(2)} cores not used by proxy, upstream or load generator (max ${foreignMaxCores.toFixed(2)}).`,
     `Runs: ${opts.durationMs / 1000} s each, ${opts.rounds} round(s), targets interleaved; figures are medians over rounds, ratios are per-round ratios to HAProxy (median).`,
     `Versions: ${ver.haproxy}; ${ver.nginx}; portico ${ver.portico} on node ${ver.node}; ${ver.wrk.split(' [')[0]}; ${ver.h2load}.`,
     '',
@@ -244,7 +262,7 @@ async function bench(): Promise<number> {
   mkdirSync(dirname(opts.jsonOut), { recursive: true })
   writeFileSync(
     opts.jsonOut,
-    `${JSON.stringify({ command, date, machine, versions: ver, options: opts, scenarios: loadScenarios, targets: targets.map((t) => ({ label: t.label, kind: t.kind, workers: t.workers, tls: t.tlsPort > 0 })), skipped, runs, idle, rows }, null, 2)}\n`,
+    `${JSON.stringify({ command, date, machine, busyBeforeCores, foreignCores, versions: ver, options: opts, scenarios: loadScenarios, targets: targetInfo, skipped, runs, idle, rows }, null, 2)}\n`,
   )
   writeFileSync(opts.jsonOut.replace(/\.json$/, '') + '.md', md)
   log(`raw results: ${opts.jsonOut} (table: ${opts.jsonOut.replace(/\.json$/, '')}.md)`)

@@ -27,10 +27,10 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: node perf/bench.ts [options]     (npm run bench -- [options])
-  --quick                  about one minute: 2s runs, 1 round, short warm-up, 5,000 idle conns
+  --quick                  about one minute: 2s runs, 1 round, one 1s warm-up per target, 2,000 idle conns
   --duration 10s           length of each measured run (default 10s; 2s with --quick)
   --rounds N               repeat every scenario N times, targets interleaved (default 3; 1 quick)
-  --warmup 2s              unmeasured run before the first measured one (default 2s; 0.5s quick)
+  --warmup 2s              unmeasured run before each scenario's first measured one (default 2s; 0 = none)
   --targets LIST           portico,haproxy,nginx (default: all three)
   --scenarios LIST         ka,newconn,download,upload,tls,h2,idle (default: all)
   --workers LIST           portico worker threads, e.g. 1 or 1,2 (default 1)
@@ -65,12 +65,12 @@ export function parseArgs(argv: string[]): BenchOptions | 'help' {
   const opts: BenchOptions = {
     isQuick,
     durationMs: isQuick ? 2000 : 10_000,
-    warmupMs: isQuick ? 500 : 2000,
+    warmupMs: isQuick ? 1000 : 2000,
     rounds: isQuick ? 1 : 3,
     targets: [...ALL_TARGETS],
     scenarios: [...ALL_SCENARIOS],
     porticoWorkers: [1],
-    idleConns: isQuick ? 5000 : 10_000,
+    idleConns: isQuick ? 2000 : 10_000,
     jsonOut: '/tmp/portico-bench/latest.json',
     isKeep: false,
   }

@@ -2,7 +2,7 @@
 // 127.0.0.1:PORT, sends one GET / on each, reads the whole response, and then leaves the
 // connection open and silent. Runs as its own process (the harness raises its fd limit):
 //   node perf/lib/idle-client.ts PORT COUNT
-// stdout, one JSON line each: {"open":N,"failed":F,"ms":T} once all are set up; then on every
+// stdout, one JSON line each: {"open":N,"failed":F,"ms":T,"failures":{why:count}} once all are set up; then on every
 // "report" line on stdin {"stillOpen":K}; "exit" (or stdin closing) ends it.
 // Everything is bounded: connection setup by SETUP_DEADLINE_MS, each request by 10 s.
 
@@ -23,6 +23,12 @@ if (!Number.isInteger(port) || port <= 0 || !Number.isInteger(count) || count <=
 const sockets: net.Socket[] = []
 let stillOpen = 0
 let failed = 0
+/** Why connections failed: timeout, error code, "closed" before a response, or "status NNN". */
+const failures: Record<string, number> = {}
+
+function countFailure(why: string): void {
+  failures[why] = (failures[why] ?? 0) + 1
+}
 
 /** One connection: resolves true once a full response has arrived and the socket is idle. */
 function openOne(): Promise<boolean> {
@@ -30,9 +36,10 @@ function openOne(): Promise<boolean> {
     const sock = net.connect({ host: '127.0.0.1', port, noDelay: true })
     let buf = ''
     let isDone = false
-    const finish = (ok: boolean): void => {
+    const finish = (ok: boolean, why = ''): void => {
       if (isDone) return
       isDone = true
+      if (!ok) countFailure(why)
       clearTimeout(timer)
       if (ok) {
         stillOpen++
@@ -45,17 +52,18 @@ function openOne(): Promise<boolean> {
       }
       resolve(ok)
     }
-    const timer = setTimeout(() => finish(false), REQUEST_TIMEOUT_MS)
-    sock.on('error', () => finish(false))
-    sock.on('close', () => finish(false))
+    const timer = setTimeout(() => finish(false, 'timeout'), REQUEST_TIMEOUT_MS)
+    sock.on('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message))
+    sock.on('close', () => finish(false, 'closed'))
     sock.on('connect', () => sock.write(REQUEST))
     sock.on('data', (chunk: Buffer) => {
       buf += chunk.toString('latin1')
       const headEnd = buf.indexOf('\r\n\r\n')
       if (headEnd < 0) return
       const m = /\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, headEnd))
-      if (m === null) return finish(false) // chunked or close-delimited: not a keep-alive answer we expect
-      if (buf.length - headEnd - 4 >= Number(m[1])) finish(/^HTTP\/1\.1 200 /.test(buf))
+      // chunked or close-delimited: not the keep-alive answer we expect
+      if (m === null) return finish(false, 'no content-length')
+      if (buf.length - headEnd - 4 >= Number(m[1])) finish(/^HTTP\/1\.1 200 /.test(buf), `status ${buf.slice(9, 12)}`)
     })
   })
 }
@@ -70,7 +78,7 @@ async function main(): Promise<void> {
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, lane))
-  process.stdout.write(`${JSON.stringify({ open: stillOpen, failed, ms: Date.now() - startedMs })}\n`)
+  process.stdout.write(`${JSON.stringify({ open: stillOpen, failed, ms: Date.now() - startedMs, failures })}\n`)
 }
 
 let input = ''

@@ -11,6 +11,8 @@ export interface IdleResult {
   asked: number
   opened: number
   failed: number
+  /** Why the failed ones failed: "timeout", "ECONNRESET", "closed", "status 503", … */
+  failures: Record<string, number>
   /** Connections the proxy still held when RSS was read. */
   stillOpen: number
   setupMs: number
@@ -22,16 +24,19 @@ export interface IdleResult {
 }
 
 /** Resolves the next JSON line the client prints, or null after `timeoutMs` or its exit. */
-function nextLine(proc: Proc, timeoutMs: number): Promise<Record<string, number> | null> {
+// The client prints flat numbers, plus `failures` on the setup line.
+type ClientLine = Record<string, number> & { failures?: Record<string, number> }
+
+function nextLine(proc: Proc, timeoutMs: number): Promise<ClientLine | null> {
   return new Promise((resolve) => {
     let buf = ''
     const onData = (chunk: Buffer): void => {
       buf += chunk.toString('utf8')
       const nl = buf.indexOf('\n')
       if (nl < 0) return
-      done(JSON.parse(buf.slice(0, nl)) as Record<string, number>)
+      done(JSON.parse(buf.slice(0, nl)) as ClientLine)
     }
-    const done = (v: Record<string, number> | null): void => {
+    const done = (v: ClientLine | null): void => {
       clearTimeout(timer)
       proc.child.stdout?.off('data', onData)
       resolve(v)
@@ -48,6 +53,7 @@ export async function measureIdle(target: string, proxyPid: number, port: number
     asked: count,
     opened: 0,
     failed: 0,
+    failures: {},
     stillOpen: 0,
     setupMs: 0,
     rssBeforeBytes: 0,
@@ -69,6 +75,7 @@ export async function measureIdle(target: string, proxyPid: number, port: number
     }
     result.opened = setup.open
     result.failed = setup.failed
+    result.failures = setup.failures ?? {}
     result.setupMs = setup.ms
     // Give the proxy a moment to finish its per-connection work, then read RSS twice and
     // keep the higher (memory is what the connections hold at rest).

@@ -66,8 +66,12 @@ export interface RunResult {
   latencyP99Ms: number | null
   proxyCpuS: number
   upstreamCpuS: number
+  /** CPU seconds of wrk / h2load (bash `times` of its children: exact). */
+  loadgenCpuS: number
   /** Busy CPU seconds of the whole machine (2 cores) during the run. */
   machineCpuS: number
+  /** Machine busy time not explained by proxy + upstream + load generator: other people's work. */
+  foreignCpuS: number
   proxyRssPeakBytes: number
   reqPerCpuS: number
   cpuUsPerReq: number
@@ -154,7 +158,9 @@ export function failedRun(s: Scenario, target: string, round: number, failure: s
     latencyP99Ms: null,
     proxyCpuS: 0,
     upstreamCpuS: 0,
+    loadgenCpuS: 0,
     machineCpuS: 0,
+    foreignCpuS: 0,
     proxyRssPeakBytes: 0,
     reqPerCpuS: 0,
     cpuUsPerReq: 0,
@@ -179,13 +185,16 @@ export function loadArgv(s: Scenario, ctx: LoadContext, durationMs: number): str
 export async function runScenario(s: Scenario, target: string, round: number, ctx: LoadContext, durationMs: number): Promise<RunResult> {
   const argv = loadArgv(s, ctx, durationMs)
   // Bounded: the tool's own duration plus slack for connection teardown and slow responses.
-  const { out, m } = await measure(ctx.proxyPid, ctx.upstreamPids, () => runBounded(argv, durationMs + 20_000))
+  // Through bash so that `times` reports the tool's exact CPU use (its children's line) on stderr.
+  const wrapped = ['bash', '-c', '"$@"; code=$?; times >&2; exit $code', 'bash', ...argv]
+  const { out, m } = await measure(ctx.proxyPid, ctx.upstreamPids, () => runBounded(wrapped, durationMs + 20_000))
   if (out.timedOut) return failedRun(s, target, round, `${argv[0]} did not finish within ${durationMs + 20_000}ms`)
   const r = s.tool === 'h2load' ? parseH2load(out.stdout) : parseWrk(out.stdout)
   if (typeof r === 'string') {
     return failedRun(s, target, round, `${r} (exit ${out.code}): ${(out.stderr + out.stdout).trim().split('\n').slice(-4).join(' | ')}`)
   }
   const reqPerCpuS = m.proxyCpuS > 0 ? r.requests / m.proxyCpuS : 0
+  const loadgenCpuS = parseTimes(out.stderr)
   return {
     scenario: s.name,
     target,
@@ -201,12 +210,22 @@ export async function runScenario(s: Scenario, target: string, round: number, ct
     latencyP99Ms: r.latencyP99Ms,
     proxyCpuS: m.proxyCpuS,
     upstreamCpuS: m.upstreamCpuS,
+    loadgenCpuS,
     machineCpuS: m.machineCpuS,
+    foreignCpuS: Math.max(0, m.machineCpuS - m.proxyCpuS - m.upstreamCpuS - loadgenCpuS),
     proxyRssPeakBytes: m.rssPeakBytes,
     reqPerCpuS,
     cpuUsPerReq: r.requests > 0 ? (m.proxyCpuS * 1e6) / r.requests : 0,
     failure: r.requests === 0 ? 'no request completed' : null,
   }
+}
+
+/** bash `times`: the last line is the children's "0m1.234s 0m0.567s" (user, system). */
+export function parseTimes(stderr: string): number {
+  const lines = stderr.trim().split('\n')
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(lines[lines.length - 1] ?? '')
+  if (m === null) return 0
+  return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])
 }
 
 interface ToolFigures {
