@@ -87,7 +87,8 @@ export const LISTENER_CELLS = 4
 export const SlotCell = { Owner: 0, Connections: 1 } as const
 export const SLOT_CELLS = 2
 
-export const Health = { Down: 0, Up: 1 } as const
+/** Stopping: `set server … health stopping` — up for the checker, but takes no new requests. */
+export const Health = { Down: 0, Up: 1, Stopping: 2 } as const
 export type Health = (typeof Health)[keyof typeof Health]
 
 export const Admin = { Ready: 0, Drain: 1, Maint: 2 } as const
@@ -112,7 +113,9 @@ export const ServerCounter = {
   Retries: 9,
   /** Requests sent to another server after failing here (HAProxy wredis). */
   Redispatches: 10,
+  /** As HAProxy's bin/bout, seen from the client: request bytes sent to the server… */
   BytesIn: 11,
+  /** …and response bytes received from it. (Listeners: in = from clients, out = to clients.) */
   BytesOut: 12,
   /** New TCP connections opened to this server (vs reused from the pool). */
   ConnectionsOpened: 13,

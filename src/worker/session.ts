@@ -479,7 +479,7 @@ export class Session implements ConnOwner {
   onUpstreamData(conn: UpstreamConn, chunk: Buffer): void {
     if (conn !== this.conn) return
     try {
-      this.ctx.cells.countServer(this.ctx.slot, this.server, ServerCounter.BytesIn, chunk.length)
+      this.ctx.cells.countServer(this.ctx.slot, this.server, ServerCounter.BytesOut, chunk.length)
       if (this.state === State.Tunnel) {
         this.bytesOut += chunk.length
         if (!this.socket.write(chunk)) conn.socket.pause()
@@ -678,7 +678,7 @@ export class Session implements ConnOwner {
     ctx.cells.countListener(ctx.slot, this.listener, ListenerCounter.BytesOut, this.bytesOut)
     if (this.server >= 0) {
       ctx.cells.countServer(ctx.slot, this.server, cls === 0 ? ServerCounter.RespOther : ServerCounter.Resp1xx + cls - 1, 1)
-      ctx.cells.countServer(ctx.slot, this.server, ServerCounter.BytesOut, this.bytesIn)
+      ctx.cells.countServer(ctx.slot, this.server, ServerCounter.BytesIn, this.bytesIn)
     }
     if (ctx.isAccessLogOn) this.writeAccessLog()
     this.upstreamHead = null
