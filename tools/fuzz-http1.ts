@@ -1,7 +1,9 @@
-// Differential fuzzing of portico's HTTP/1.1 request parser (src/worker/http1/parser.ts and
-// chunked.ts) against llhttp, the parser inside Node's http module. Runs on the calling thread.
+// Differential fuzzing of portico's HTTP/1.1 request and response parsers (src/worker/http1/
+// parser.ts and chunked.ts) against llhttp, the parser inside Node's http module. Runs on the
+// calling thread.
 //
-//   node tools/fuzz-http1.ts [cases=1000000] [seed=1]     long run by hand; prints each mismatch
+//   node tools/fuzz-http1.ts [cases=1000000] [seed=1] [request,response]
+//       long run by hand: that many requests (and a quarter as many responses); prints each mismatch
 //
 // test/worker/http1/differential.test.ts runs the same engine on a fixed seed for CI.
 //
@@ -25,12 +27,14 @@
 //   - Connection elements that are not tokens;
 //   - chunked: more than 15 size digits (even leading zeros), extension and trailer size limits,
 //     trailers named content-length, transfer-encoding or host;
-//   - CONNECT (NotImplemented).
+//   - CONNECT (NotImplemented);
+//   - responses: status below 100; control bytes in the reason phrase; Transfer-Encoding whose
+//     last coding is not chunked (llhttp reads such a body until close; portico refuses it).
 // Where portico refuses something llhttp accepts outside these classes, the case is printed as
 // `unexplained-stricter` by the CLI (not a failure: stricter is safe, but worth a look).
 
 import { createRequire } from 'node:module'
-import { ChunkedFramer, DEFAULT_LIMITS, RequestHead, parseRequestHead } from '../src/worker/http1/parser.ts'
+import { ChunkedFramer, DEFAULT_LIMITS, RequestHead, ResponseHead, parseRequestHead, parseResponseHead } from '../src/worker/http1/parser.ts'
 
 interface LlhttpParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void
@@ -41,6 +45,7 @@ interface LlhttpBinding {
   HTTPParser: {
     new (): LlhttpParser
     REQUEST: number
+    RESPONSE: number
     kOnHeaders: number
     kOnHeadersComplete: number
     kOnBody: number
@@ -72,7 +77,10 @@ export function prng(seed: number): () => number {
   }
 }
 
-const SENTINEL = 'GET /__sentinel HTTP/1.1\r\nHost: s\r\n\r\n'
+/** What is fuzzed: request heads (parseRequestHead) or response heads (parseResponseHead). */
+export type Kind = 'request' | 'response'
+
+const SENTINEL = { request: 'GET /__sentinel HTTP/1.1\r\nHost: s\r\n\r\n', response: 'HTTP/1.1 204 No Content\r\n\r\n' }
 
 // ---------------------------------------------------------------------------------------------
 // Generation
@@ -170,7 +178,29 @@ export function genCase(g: Gen): string {
   if (g.chance(0.5)) fields.reverse()
   for (const f of fields) s += f + eol()
   s += eol()
-  // Body: by the (first) intended framing; mismatches with the head are part of the point.
+  return withBody(g, s)
+}
+
+const STATUSES = ['200', '200', '200', '201', '204', '304', '404', '500', '100', '103', '101', '599', '999', '099', '20', '2000', '2x0']
+const REASONS = ['', ' ', ' OK', ' OK', ' Not Found', ' Whatever \t x', ' O\x01K', ' \x80\xff', '  OK', ' OK\x7f']
+
+/** One generated response (head + body); sometimes mutated at the byte level. */
+export function genResponse(g: Gen): string {
+  const eol = (): string => (g.chance(0.97) ? '\r\n' : g.pick(['\n', '\r', '\r\r\n']))
+  let s = (g.chance(0.9) ? 'HTTP/1.1' : g.pick(VERSIONS)) + (g.chance(0.97) ? ' ' : g.pick(['  ', '\t', ''])) + g.pick(STATUSES) + g.pick(REASONS) + eol()
+  const fields: string[] = []
+  const n = g.int(8)
+  for (let i = 0; i < n; i++) fields.push(genField(g))
+  if (g.chance(0.5)) fields.push('Content-Length: ' + g.pick(['0', '3', '5', '10']))
+  else if (g.chance(0.4)) fields.push('Transfer-Encoding: ' + g.pick(['chunked', 'chunked', 'gzip, chunked', 'chunked\t', 'gzip']))
+  if (g.chance(0.5)) fields.reverse()
+  for (const f of fields) s += f + eol()
+  s += eol()
+  return withBody(g, s)
+}
+
+/** A body by the (first) intended framing, then maybe byte mutations. Mismatches with the head are part of the point. */
+function withBody(g: Gen, s: string): string {
   const te = /transfer-encoding:[ \t]*[^\r\n]*chunked/i.test(s)
   const cl = /content-length:[ \t]*(\d+)/i.exec(s)
   if (te || (cl === null && g.chance(0.05))) s += genChunked(g)
@@ -196,6 +226,7 @@ function mutate(g: Gen, s: string): string {
 
 interface LlMessage {
   method: string
+  status: number
   url: string
   versionMajor: number
   versionMinor: number
@@ -231,10 +262,10 @@ export class Llhttp {
     return i === 46 ? 'QUERY' : i < 34 ? this.binding.methods[i] : `#${i}`
   }
 
-  run(buf: Buffer): LlResult {
+  run(buf: Buffer, kind: Kind): LlResult {
     const P = this.binding.HTTPParser
     const parser = this.parser
-    parser.initialize(P.REQUEST, {}, 0, P.kLenientNone)
+    parser.initialize(kind === 'request' ? P.REQUEST : P.RESPONSE, {}, 0, P.kLenientNone)
     this.messages = []
     this.pendingHeaders = []
     this.pendingUrl = ''
@@ -252,11 +283,11 @@ export class Llhttp {
     }
     parser[P.kOnHeadersComplete] = (
       major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined,
-      _status: unknown, _message: unknown, upgrade: boolean,
+      status: number | undefined, _message: unknown, upgrade: boolean,
     ) => {
       const all = headers === undefined ? this.pendingHeaders : [...this.pendingHeaders, ...headers]
       this.messages.push({
-        method: this.methodName(method), url: this.pendingUrl + (url ?? ''), versionMajor: major, versionMinor: minor,
+        method: this.methodName(method), status: status ?? 0, url: this.pendingUrl + (url ?? ''), versionMajor: major, versionMinor: minor,
         headers: all, bodyBytes: 0, upgrade, complete: false,
       })
       this.pendingHeaders = []
@@ -277,20 +308,23 @@ interface OurResult {
   outcome: 'accept' | 'reject' | 'incomplete'
   code: number
   method: string
+  status: number
   target: string
   versionMinor: number
   headers: string[]
-  framing: 'none' | 'length' | 'chunked'
+  /** 'close': a response without length, read until the connection closes. */
+  framing: 'none' | 'length' | 'chunked' | 'close'
   bodyBytes: number
   messageBytes: number
 }
 
 const head = new RequestHead()
+const resHead = new ResponseHead()
 const framer = new ChunkedFramer()
 
 /** portico's view of the first message in buf; `cut` splits the input once to exercise resumption. */
 export function ours(buf: Buffer, cut: number): OurResult {
-  const res: OurResult = { outcome: 'reject', code: 0, method: '', target: '', versionMinor: 0, headers: [], framing: 'none', bodyBytes: 0, messageBytes: 0 }
+  const res: OurResult = { outcome: 'reject', code: 0, method: '', status: 0, target: '', versionMinor: 0, headers: [], framing: 'none', bodyBytes: 0, messageBytes: 0 }
   const partial = parseRequestHead(buf, 0, cut, head, DEFAULT_LIMITS)
   const r = parseRequestHead(buf, 0, buf.length, head, DEFAULT_LIMITS)
   if (partial !== 0 && partial !== r) throw new Error(`prefix of ${cut} bytes gave ${partial}, the whole input ${r}`)
@@ -299,10 +333,48 @@ export function ours(buf: Buffer, cut: number): OurResult {
   res.method = head.method
   res.target = head.target
   res.versionMinor = head.versionMinor
-  for (let i = 0; i < head.headerCount; i++) {
-    const o = i * 4
-    res.headers.push(buf.latin1Slice(head.offsets[o], head.offsets[o + 1]), buf.latin1Slice(head.offsets[o + 2], head.offsets[o + 3]))
+  return frameBody(buf, cut, head, r, res)
+}
+
+/**
+ * portico's view of the first response in buf, with the caller's rules for bodies: none for 1xx,
+ * 204 and 304 (the session's onResponseHead; llhttp does the same), else chunked, Content-Length,
+ * or until close. (Responses to HEAD are not generated.)
+ */
+export function oursResponse(buf: Buffer, cut: number): OurResult {
+  const res: OurResult = { outcome: 'reject', code: 0, method: '', status: 0, target: '', versionMinor: 0, headers: [], framing: 'none', bodyBytes: 0, messageBytes: 0 }
+  const partial = parseResponseHead(buf, 0, cut, resHead, DEFAULT_LIMITS)
+  const r = parseResponseHead(buf, 0, buf.length, resHead, DEFAULT_LIMITS)
+  if (partial !== 0 && partial !== r) throw new Error(`prefix of ${cut} bytes gave ${partial}, the whole input ${r}`)
+  if (r === 0) return { ...res, outcome: 'incomplete' }
+  if (r < 0) return { ...res, code: r }
+  res.status = resHead.status
+  res.versionMinor = resHead.versionMinor
+  if (res.status < 200 || res.status === 204 || res.status === 304) {
+    readFields(buf, resHead, res)
+    res.messageBytes = r
+    res.outcome = 'accept'
+    return res
   }
+  if (!resHead.isChunked && resHead.contentLength < 0) {
+    readFields(buf, resHead, res)
+    res.framing = 'close'
+    res.outcome = 'accept'
+    return res
+  }
+  return frameBody(buf, cut, resHead, r, res)
+}
+
+function readFields(buf: Buffer, h: RequestHead | ResponseHead, res: OurResult): void {
+  for (let i = 0; i < h.headerCount; i++) {
+    const o = i * 4
+    res.headers.push(buf.latin1Slice(h.offsets[o], h.offsets[o + 1]), buf.latin1Slice(h.offsets[o + 2], h.offsets[o + 3]))
+  }
+}
+
+/** The body after a head of r bytes, by chunked or Content-Length (none when neither). */
+function frameBody(buf: Buffer, cut: number, head: RequestHead | ResponseHead, r: number, res: OurResult): OurResult {
+  readFields(buf, head, res)
   if (head.isChunked) {
     res.framing = 'chunked'
     framer.reset()
@@ -346,12 +418,12 @@ export interface DiffStats {
 }
 
 /** Compares one case; returns a problem description, 'stricter', 'both-accept', 'both-reject'. */
-export function compare(ll: Llhttp, raw: string, cut: number): string {
-  const buf = Buffer.from(raw + SENTINEL, 'latin1')
-  const l = ll.run(buf)
+export function compare(ll: Llhttp, raw: string, cut: number, kind: Kind = 'request'): string {
+  const buf = Buffer.from(raw + SENTINEL[kind], 'latin1')
+  const l = ll.run(buf, kind)
   let o: OurResult
   try {
-    o = ours(buf, Math.min(cut, buf.length))
+    o = kind === 'request' ? ours(buf, Math.min(cut, buf.length)) : oursResponse(buf, Math.min(cut, buf.length))
   } catch (err) {
     return `resumption: ${(err as Error).message}`
   }
@@ -366,23 +438,25 @@ export function compare(ll: Llhttp, raw: string, cut: number): string {
   }
   if (first === undefined) return 'portico accepts, llhttp saw no complete head'
   // Both have a head: the fields must agree.
-  if (first.method !== o.method) return `method: llhttp ${first.method}, portico ${o.method}`
-  if (first.url !== o.target) return `target: llhttp ${JSON.stringify(first.url)}, portico ${JSON.stringify(o.target)}`
+  if (kind === 'response' && first.status !== o.status) return `status: llhttp ${first.status}, portico ${o.status}`
+  if (kind === 'request' && first.method !== o.method) return `method: llhttp ${first.method}, portico ${o.method}`
+  if (kind === 'request' && first.url !== o.target) return `target: llhttp ${JSON.stringify(first.url)}, portico ${JSON.stringify(o.target)}`
   if (first.versionMajor !== 1 || first.versionMinor !== o.versionMinor) return `version: llhttp ${first.versionMajor}.${first.versionMinor}, portico 1.${o.versionMinor}`
   if (first.headers.length !== o.headers.length) return `field count: llhttp ${first.headers.length / 2}, portico ${o.headers.length / 2}`
   for (let i = 0; i < o.headers.length; i++) {
     if (first.headers[i] !== o.headers[i]) return `field ${i >> 1}: llhttp ${JSON.stringify(first.headers[i])}, portico ${JSON.stringify(o.headers[i])}`
   }
+  if (o.framing === 'close') return 'both-accept' // both read until close: nothing more to compare
   if (!first.complete) return `portico accepts a ${o.framing} body of ${o.bodyBytes}, llhttp did not complete the message`
   if (first.bodyBytes !== o.bodyBytes) return `body bytes: llhttp ${first.bodyBytes}, portico ${o.bodyBytes}`
   // Where the message ends: llhttp must complete it on exactly portico's messageBytes, cleanly,
   // and must not complete it one byte earlier. (Bytes after it are the next message for both;
   // llhttp refuses them after `Connection: close` or HTTP/1.0, which says nothing of the boundary.)
-  const exact = ll.run(buf.subarray(0, o.messageBytes))
+  const exact = ll.run(buf.subarray(0, o.messageBytes), kind)
   if (exact.messages.length !== 1 || !exact.messages[0].complete || exact.error !== null) {
     return `message end: llhttp does not complete the message on portico's ${o.messageBytes} bytes (${exact.error})`
   }
-  const short = ll.run(buf.subarray(0, o.messageBytes - 1))
+  const short = ll.run(buf.subarray(0, o.messageBytes - 1), kind)
   if (short.messages.length > 0 && short.messages[0].complete) {
     return `message end: llhttp completes the message before portico's ${o.messageBytes} bytes`
   }
@@ -390,14 +464,14 @@ export function compare(ll: Llhttp, raw: string, cut: number): string {
 }
 
 /** Runs `cases` generated cases from `seed`, stopping early at `deadlineMs` (wall clock) if given. */
-export function runDifferential(binding: LlhttpBinding, seed: number, cases: number, deadlineMs = Infinity): DiffStats {
+export function runDifferential(binding: LlhttpBinding, seed: number, cases: number, deadlineMs = Infinity, kind: Kind = 'request'): DiffStats {
   const g = new Gen(prng(seed))
   const ll = new Llhttp(binding)
   const stats: DiffStats = { cases: 0, bothAccept: 0, bothReject: 0, stricter: 0, mismatches: [], stricterSamples: [] }
   for (let i = 0; i < cases; i++) {
     if ((i & 255) === 0 && Date.now() > deadlineMs) break
-    const raw = genCase(g)
-    const verdict = compare(ll, raw, g.int(raw.length + 1))
+    const raw = kind === 'request' ? genCase(g) : genResponse(g)
+    const verdict = compare(ll, raw, g.int(raw.length + 1), kind)
     stats.cases++
     if (verdict === 'both-accept') stats.bothAccept++
     else if (verdict === 'both-reject') stats.bothReject++
@@ -417,12 +491,18 @@ function main(): void {
     console.error('fuzz-http1: this Node does not expose llhttp through _http_common')
     process.exit(2)
   }
-  const startedMs = Date.now()
-  const stats = runDifferential(binding, seed, cases)
-  for (const m of stats.mismatches.slice(0, 50)) console.log(`MISMATCH ${m.problem}\n  ${JSON.stringify(m.raw)}`)
-  console.log(`${stats.cases} cases in ${Date.now() - startedMs} ms (seed ${seed}): ${stats.bothAccept} both accept, ` +
-    `${stats.bothReject} both reject, ${stats.stricter} portico stricter, ${stats.mismatches.length} mismatches`)
-  process.exit(stats.mismatches.length === 0 ? 0 : 1)
+  let failed = false
+  for (const kind of KINDS) {
+    const startedMs = Date.now()
+    const stats = runDifferential(binding, seed, kind === 'request' ? cases : Math.ceil(cases / 4), Infinity, kind)
+    for (const m of stats.mismatches.slice(0, 50)) console.log(`MISMATCH ${kind} ${m.problem}\n  ${JSON.stringify(m.raw)}`)
+    console.log(`${kind}s: ${stats.cases} cases in ${Date.now() - startedMs} ms (seed ${seed}): ${stats.bothAccept} both accept, ` +
+      `${stats.bothReject} both reject, ${stats.stricter} portico stricter, ${stats.mismatches.length} mismatches`)
+    if (stats.mismatches.length > 0) failed = true
+  }
+  process.exit(failed ? 1 : 0)
 }
+
+const KINDS: readonly Kind[] = (process.argv[4] ?? 'request,response').split(',') as Kind[]
 
 if (import.meta.main) main()

@@ -1,13 +1,16 @@
-// Differential fuzzing of the request parser and chunked framer against llhttp (Node's own HTTP
+// Differential fuzzing of the request and response parsers and the chunked framer against llhttp (Node's own HTTP
 // parser), on fixed seeds so a failure reproduces. The engine, the generator and the list of
 // classes where portico is deliberately stricter than llhttp are in tools/fuzz-http1.ts, which
 // also runs long campaigns by hand: `node tools/fuzz-http1.ts 1000000 <seed>`.
 
 import t from 'tap'
 import { loadLlhttp, runDifferential } from '../../../tools/fuzz-http1.ts'
+import type { Kind } from '../../../tools/fuzz-http1.ts'
 
-/** Cases per seed; two seeds keep the test near 5 s on a shared 2-core machine. */
-const CASES_PER_SEED = Number(process.env.HTTP1_FUZZ_CASES ?? 10_000)
+/** Request cases per seed; two seeds plus responses take 2-3 s on a shared 2-core machine. */
+const CASES_PER_SEED = Number(process.env.HTTP1_FUZZ_CASES ?? 15_000)
+/** Response cases (one seed): responses share the field and body code with requests. */
+const RESPONSE_CASES = Number(process.env.HTTP1_FUZZ_RESPONSE_CASES ?? 10_000)
 const SEEDS = [1, 0x5eed]
 /** Per seed: stop generating past this, whatever the count, so a loaded machine can't hang CI. */
 const BUDGET_MS = 10_000
@@ -20,13 +23,18 @@ t.test('llhttp is reachable through node:_http_common', async (t) => {
 
 const binding = loadLlhttp()
 
-for (const seed of SEEDS) {
-  t.test(`whenever llhttp rejects portico rejects, and accepted requests frame identically (seed ${seed})`, async (t) => {
+const RUNS: { kind: Kind; seed: number; cases: number }[] = [
+  ...SEEDS.map((seed) => ({ kind: 'request' as const, seed, cases: CASES_PER_SEED })),
+  { kind: 'response', seed: 7, cases: RESPONSE_CASES },
+]
+
+for (const { kind, seed, cases } of RUNS) {
+  t.test(`whenever llhttp rejects a ${kind} portico rejects it, and accepted ones frame identically (seed ${seed})`, async (t) => {
     if (binding === null) return t.fail('no llhttp binding')
-    const stats = runDifferential(binding, seed, CASES_PER_SEED, Date.now() + BUDGET_MS)
+    const stats = runDifferential(binding, seed, cases, Date.now() + BUDGET_MS, kind)
     for (const m of stats.mismatches.slice(0, 10)) t.fail(`${m.problem}: ${JSON.stringify(m.raw)}`)
     t.equal(stats.mismatches.length, 0, `${stats.cases} cases: ${stats.bothAccept} both accept, ${stats.bothReject} both reject, ${stats.stricter} stricter`)
-    t.ok(stats.cases >= Math.min(MIN_CASES, CASES_PER_SEED), `ran ${stats.cases} of ${CASES_PER_SEED} cases within ${BUDGET_MS} ms`)
+    t.ok(stats.cases >= Math.min(MIN_CASES, cases), `ran ${stats.cases} of ${cases} cases within ${BUDGET_MS} ms`)
     // A generator that drifted into producing only garbage (or only clean requests) would pass
     // without testing anything: both outcomes must be well represented.
     t.ok(stats.bothAccept > stats.cases / 20, `${stats.bothAccept} cases accepted by both`)
