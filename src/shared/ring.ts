@@ -24,7 +24,7 @@
 // Ordering: JS Atomics are sequentially consistent. The producer fills the data bytes with plain
 // stores, then publishes with Atomics.store(HEAD); a consumer that Atomics.loads the new HEAD sees
 // the bytes. Symmetrically the consumer frees space with Atomics.store(TAIL) only after it is done
-// with the bytes.
+// with the bytes (drain stores TAIL every 32 records and when it returns).
 //
 // Wake-up without a notify per record: before sleeping the consumer stores a fresh nonzero
 // epoch in WAITING, re-reads HEAD, and sleeps on HEAD (Atomics.waitAsync compares HEAD under the
@@ -38,6 +38,7 @@
 // Here, with SC atomics: if the consumer's HEAD check passes, any later publish stores HEAD after
 // it, then reads WAITING — still the sleep's epoch, because only a notify that woke the sleeper
 // clears it — and notifies a waiter that is already registered.
+
 const HEAD = 0
 const DROPPED = 1
 const CAPACITY = 2
@@ -47,6 +48,8 @@ const HEADER_BYTES = 256
 const PADDING = -1
 const MIN_CAPACITY = 64
 const MAX_CAPACITY = 1 << 30
+/** drain gives space back (stores TAIL) every 32 records, not after each: one store less per record. */
+const TAIL_BATCH_MASK = 31
 
 /** Bytes a record of `len` payload bytes occupies: length prefix + payload, rounded up to 4. */
 function footprint(len: number): number {
@@ -89,6 +92,8 @@ export class Ring {
   // Consumer-side state (meaningful only in the consumer's Ring instance).
   private tail: number
   private cachedHead: number
+  private recordStart: number
+  private recordEnd: number
   private sleepEpoch: number
   private isWaitFlagSet: boolean
 
@@ -113,6 +118,8 @@ export class Ring {
     this.reservedBytes = 0
     this.tail = this.cachedTail
     this.cachedHead = this.head
+    this.recordStart = 0
+    this.recordEnd = 0
     this.sleepEpoch = 0
     this.isWaitFlagSet = false
   }
@@ -211,9 +218,53 @@ export class Ring {
   /** The next whole record as a copy (safe to keep), or null when the ring is empty. Consumer only. */
   read(): Uint8Array | null {
     if (this.isWaitFlagSet) this.clearWaitFlag()
+    if (!this.nextRecord()) return null
+    const copy = this.bytes.slice(this.recordStart, this.recordEnd)
+    Atomics.store(this.header, TAIL, this.tail)
+    return copy
+  }
+
+  /**
+   * Hand up to `max` records (default: all there are) to `onRecord`, oldest first; returns how
+   * many. `bytes` is a view into the ring, valid only until `onRecord` returns (decode it with
+   * `bytes.toString()`, or copy it). Consumer only; `onRecord` must not read from this ring.
+   */
+  drain(onRecord: (bytes: Buffer) => void, max = Infinity): number {
+    if (this.isWaitFlagSet) this.clearWaitFlag()
+    let n = 0
+    while (n < max && this.nextRecord()) {
+      onRecord(this.data.subarray(this.recordStart, this.recordEnd))
+      if ((++n & TAIL_BATCH_MASK) === 0) Atomics.store(this.header, TAIL, this.tail)
+    }
+    if (n !== 0) Atomics.store(this.header, TAIL, this.tail)
+    return n
+  }
+
+  /**
+   * `drain` without creating a view per record (a typed-array view costs more than a small
+   * record's copy): the record is `data[start, end)`, e.g. `data.toString('utf8', start, end)`.
+   * `data` is the whole data area, valid only until `onRecord` returns. Consumer only.
+   */
+  drainRanges(onRecord: (data: Buffer, start: number, end: number) => void, max = Infinity): number {
+    if (this.isWaitFlagSet) this.clearWaitFlag()
+    let n = 0
+    while (n < max && this.nextRecord()) {
+      onRecord(this.data, this.recordStart, this.recordEnd)
+      if ((++n & TAIL_BATCH_MASK) === 0) Atomics.store(this.header, TAIL, this.tail)
+    }
+    if (n !== 0) Atomics.store(this.header, TAIL, this.tail)
+    return n
+  }
+
+  /**
+   * Find the next record: set recordStart/recordEnd (data offsets) and move the local tail past
+   * it (and past a padding marker before it). TAIL itself is stored by the caller once the bytes
+   * are no longer needed. False when the ring is empty.
+   */
+  private nextRecord(): boolean {
     if (this.tail === this.cachedHead) {
       this.cachedHead = Atomics.load(this.header, HEAD)
-      if (this.tail === this.cachedHead) return null
+      if (this.tail === this.cachedHead) return false
     }
     let off = this.tail & this.mask
     let len = this.data32[off >> 2]
@@ -223,41 +274,10 @@ export class Ring {
       off = 0
       len = this.data32[0]
     }
-    const copy = this.bytes.slice(off + 4, off + 4 + len)
+    this.recordStart = off + 4
+    this.recordEnd = off + 4 + len
     this.tail = (this.tail + skipped + footprint(len)) | 0
-    Atomics.store(this.header, TAIL, this.tail)
-    return copy
-  }
-
-  /**
-   * Hand up to `max` records (default: all there are) to `onRecord`, oldest first; returns how
-   * many. `bytes` is a view into the ring, valid only until `onRecord` returns (decode it with
-   * `bytes.toString()`, or copy it); the space is given back to the producer right after.
-   * Consumer only; `onRecord` must not call `read`/`drain` on this ring.
-   */
-  drain(onRecord: (bytes: Buffer) => void, max = Infinity): number {
-    if (this.isWaitFlagSet) this.clearWaitFlag()
-    let n = 0
-    let head = this.cachedHead
-    while (n < max) {
-      if (this.tail === head) {
-        head = this.cachedHead = Atomics.load(this.header, HEAD)
-        if (this.tail === head) break
-      }
-      let off = this.tail & this.mask
-      let len = this.data32[off >> 2]
-      let skipped = 0
-      if (len === PADDING) {
-        skipped = this.capacity - off
-        off = 0
-        len = this.data32[0]
-      }
-      onRecord(this.data.subarray(off + 4, off + 4 + len))
-      this.tail = (this.tail + skipped + footprint(len)) | 0
-      Atomics.store(this.header, TAIL, this.tail)
-      n++
-    }
-    return n
+    return true
   }
 
   /**

@@ -91,6 +91,10 @@ class Checker {
     if (b.readUInt32LE(5 + payload) !== checksum(b, 5, 5 + payload)) this.fail(`record ${seq}: checksum`)
   }
 
+  checkRange(data: Buffer, start: number, end: number): void {
+    this.check(data.subarray(start, end))
+  }
+
   fail(why: string): void {
     if (this.bad === 0) this.firstBad = why
     this.bad++
@@ -101,12 +105,16 @@ async function consume(sab: SharedArrayBuffer, records: number): Promise<Consume
   const ring = new Ring(sab)
   const checker = new Checker()
   const onRecord = checker.check.bind(checker)
+  const onRange = checker.checkRange.bind(checker)
   let waits = 0
+  let batches = 0
   let timedOutWaits = 0
   // A pending waitAsync does not keep this thread's event loop alive; the timer does.
   const keepAlive = setInterval(() => {}, 1000)
   while (checker.expected < records) {
-    if (ring.drain(onRecord, 4096) !== 0) continue
+    // Alternate the two ways of draining, both under concurrency.
+    const n = (batches++ & 1) === 0 ? ring.drain(onRecord, 4096) : ring.drainRanges(onRange, 4096)
+    if (n !== 0) continue
     const wait = ring.waitAsync(WAIT_TIMEOUT_MS)
     if (wait === null) continue
     waits++

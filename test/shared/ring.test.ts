@@ -185,6 +185,33 @@ t.test('drain hands out views in order, honours max, and frees space', async (t)
   t.equal(consumer.drain(() => t.fail('nothing left')), 0)
 })
 
+t.test('drainRanges hands out the same records as offsets into one buffer', async (t) => {
+  const { producer, consumer } = pair(512)
+  const seen: string[] = []
+  let total = 0
+  for (let round = 0; round < 50; round++) {
+    for (let i = 0; i < 3; i++) producer.writeString(`r${round}.${i}:` + 'x'.repeat((round * 7 + i) % 40))
+    total += consumer.drainRanges((data, start, end) => seen.push(data.toString('utf8', start, end)), round % 2 === 0 ? 2 : Infinity)
+  }
+  total += consumer.drainRanges((data, start, end) => seen.push(data.toString('utf8', start, end)))
+  t.equal(total, 150)
+  let bad = 0
+  for (let round = 0; round < 50; round++) {
+    for (let i = 0; i < 3; i++) if (seen[round * 3 + i] !== `r${round}.${i}:` + 'x'.repeat((round * 7 + i) % 40)) bad++
+  }
+  t.equal(bad, 0)
+  t.equal(producer.dropped(), 0)
+})
+
+t.test('drain gives the space back even for long batches', async (t) => {
+  const { producer, consumer } = pair(4096)
+  for (let i = 0; i < 100; i++) producer.write(bytes(4, i)) // 800 bytes
+  t.equal(consumer.drain(() => {}, 33), 33)
+  t.equal(producer.usedBytes(), 800 - 33 * 8, 'all 33 freed, not only the first 32')
+  t.equal(consumer.drain(() => {}), 67)
+  t.equal(producer.usedBytes(), 0)
+})
+
 t.test('writeString encodes UTF-8, multi-byte characters included, at any position', async (t) => {
   const { producer, consumer } = pair(128)
   const samples = ['', 'a', 'héllo', '日本語テキスト', 'emoji 😀 pair', '\ud800 lone surrogate', 'x'.repeat(60)]
