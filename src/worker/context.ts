@@ -39,7 +39,7 @@ export class UpstreamRuntime {
     this.config = config
     this.first = first
     this.count = config.servers.length
-    this.balancer = createBalancer(cells, config, first, Math.random)
+    this.balancer = createBalancer(cells, config, index, first, Math.random)
     this.queue = new WaitQueue()
     const k = config.balance === 'hash' ? config.hashKey : null
     this.hashKind = k === null ? HashKind.None : k.kind === 'header' ? HashKind.Header : k.kind === 'cookie' ? HashKind.Cookie : k.kind === 'client_ip' ? HashKind.ClientIp : HashKind.Path

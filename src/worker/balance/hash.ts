@@ -133,12 +133,12 @@ export class Hash implements Balancer {
   /** Per-pick: 1 where the server (local index) is a candidate. */
   private readonly isCandidate: Uint8Array
 
-  constructor(cells: Cells, first: number, servers: readonly ServerConfig[], rand: () => number) {
+  constructor(cells: Cells, first: number, servers: readonly ServerConfig[], upstream: number) {
     this.cells = cells
     this.first = first
     this.count = servers.length
     this.table = buildMaglevTable(servers)
-    this.fallback = new RoundRobin(cells, first, servers.length, rand)
+    this.fallback = new RoundRobin(cells, first, servers.length, upstream)
     this.isCandidate = new Uint8Array(servers.length)
   }
 

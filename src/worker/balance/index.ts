@@ -16,17 +16,18 @@ export type { Balancer } from './balancer.ts'
 
 /**
  * The balancer for `upstream`, whose servers have the global indexes [first, first + servers).
- * `rand` returns uniform numbers in [0, 1) (Math.random in production; tests pass a seeded one):
- * random and p2c draw from it, round_robin and least_conn take only their starting point from it,
- * hash uses it for the no-key round-robin fallback only.
+ * `upstreamIndex` is its position in the config (round_robin, and hash's no-key fallback, share a
+ * cursor cell of that upstream across threads). `rand` returns uniform numbers in [0, 1)
+ * (Math.random in production; tests pass a seeded one): random and p2c draw from it,
+ * least_conn takes only its starting point from it.
  */
-export function createBalancer(cells: Cells, upstream: UpstreamConfig, first: number, rand: () => number): Balancer {
+export function createBalancer(cells: Cells, upstream: UpstreamConfig, upstreamIndex: number, first: number, rand: () => number): Balancer {
   const count = upstream.servers.length
   switch (upstream.balance) {
-    case 'round_robin': return new RoundRobin(cells, first, count, rand)
+    case 'round_robin': return new RoundRobin(cells, first, count, upstreamIndex)
     case 'least_conn': return new LeastConn(cells, first, count, rand)
     case 'random': return new Random(cells, first, count, rand)
     case 'p2c': return new P2c(cells, first, count, rand)
-    case 'hash': return new Hash(cells, first, upstream.servers, rand)
+    case 'hash': return new Hash(cells, first, upstream.servers, upstreamIndex)
   }
 }

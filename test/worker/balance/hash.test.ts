@@ -11,7 +11,7 @@ const keys = Array.from({ length: KEYS }, (_, k) => `user-${k}`)
 
 function make(weights: number[], seed = 1): { h: Hash; cells: ReturnType<typeof makeCells>['cells']; first: number } {
   const { cells, first } = makeCells(weights)
-  return { h: new Hash(cells, first, upstreamConfig('hash', weights).servers, seeded(seed)), cells, first }
+  return { h: new Hash(cells, first, upstreamConfig('hash', weights).servers, 1), cells, first }
 }
 
 function mapAll(h: Hash, avoid = -1): Int32Array {
@@ -80,8 +80,8 @@ t.test('the mapping depends on names and addresses, not on the global index', as
   const weights = [1, 1, 1, 1, 1]
   const a = makeCells(weights, 0)
   const b = makeCells(weights, 7)
-  const ha = new Hash(a.cells, a.first, upstreamConfig('hash', weights).servers, seeded(1))
-  const hb = new Hash(b.cells, b.first, upstreamConfig('hash', weights).servers, seeded(1))
+  const ha = new Hash(a.cells, a.first, upstreamConfig('hash', weights).servers, 1)
+  const hb = new Hash(b.cells, b.first, upstreamConfig('hash', weights).servers, 1)
   let same = 0
   for (let k = 0; k < 1000; k++) if (ha.pick(-1, keys[k], NOW_SEC) - a.first === hb.pick(-1, keys[k], NOW_SEC) - b.first) same++
   t.equal(same, 1000)
@@ -168,13 +168,13 @@ t.test('without a key, requests are spread round robin among the candidates', as
 t.test('createBalancer builds each kind from the config', async (t) => {
   const { cells, first } = makeCells([1, 1])
   for (const balance of ['round_robin', 'least_conn', 'random', 'p2c', 'hash'] as const) {
-    const b = createBalancer(cells, upstreamConfig(balance, [1, 1]), first, seeded(1))
+    const b = createBalancer(cells, upstreamConfig(balance, [1, 1]), 1, first, seeded(1))
     const i = b.pick(-1, balance === 'hash' ? 'key' : null, NOW_SEC)
     t.ok(i === first || i === first + 1, `${balance} picks a server of its upstream`)
   }
   const names = ['RoundRobin', 'LeastConn', 'Random', 'P2c', 'Hash']
   const kinds = ['round_robin', 'least_conn', 'random', 'p2c', 'hash'] as const
   for (let k = 0; k < kinds.length; k++) {
-    t.equal(createBalancer(cells, upstreamConfig(kinds[k], [1, 1]), first, seeded(1)).constructor.name, names[k])
+    t.equal(createBalancer(cells, upstreamConfig(kinds[k], [1, 1]), 1, first, seeded(1)).constructor.name, names[k])
   }
 })
