@@ -244,6 +244,17 @@ t.test('writeString fills exactly to the end and to capacity, then drops', async
   t.equal(Buffer.from(consumer.read()!).toString(), '日'.repeat(9))
 })
 
+t.test('an empty string fits in the last 4 bytes before the end', async (t) => {
+  const { producer, consumer } = pair(64)
+  for (let i = 0; i < 3; i++) producer.write(bytes(16, i)) // 3 × 20 = 60
+  consumer.drain(() => {})
+  t.ok(producer.writeString(''))
+  t.equal(producer.usedBytes(), 4, 'no padding needed')
+  t.same(consumer.read(), new Uint8Array(0))
+  t.ok(producer.writeString('after'), 'and the next record starts at offset 0')
+  t.equal(Buffer.from(consumer.read()!).toString(), 'after')
+})
+
 t.test('writeString wraps behind padding when the string does not fit before the end', async (t) => {
   const { producer, consumer } = pair(64)
   producer.writeString('a'.repeat(20)) // 24 bytes
