@@ -4,7 +4,7 @@
 // also runs long campaigns by hand: `node tools/fuzz-http1.ts 1000000 <seed>`.
 
 import t from 'tap'
-import { loadLlhttp, runDifferential } from '../../../tools/fuzz-http1.ts'
+import { Llhttp, compare, loadLlhttp, runDifferential } from '../../../tools/fuzz-http1.ts'
 import type { Kind } from '../../../tools/fuzz-http1.ts'
 
 /** Request cases per seed; two seeds plus responses take 2-3 s on a shared 2-core machine. */
@@ -41,3 +41,19 @@ for (const { kind, seed, cases } of RUNS) {
     t.ok(stats.bothReject > stats.cases / 20, `${stats.bothReject} cases rejected by both`)
   })
 }
+
+t.test('around the 16 KiB head limit and past 32 fields, portico never accepts what llhttp refuses', async (t) => {
+  if (binding === null) return t.fail('no llhttp binding')
+  const ll = new Llhttp(binding)
+  for (const size of [16000, 16383, 16384, 16385, 16400, 17000, 20000]) {
+    const req = 'GET / HTTP/1.1\r\nHost: a\r\nX: '
+    const res = 'HTTP/1.1 200 OK\r\nX: '
+    t.match(compare(ll, req + 'v'.repeat(size - req.length - 4) + '\r\n\r\n', 9), /^(both-accept|both-reject|stricter)$/, `request head of ${size} bytes`)
+    t.match(compare(ll, res + 'v'.repeat(size - res.length - 4) + '\r\n\r\n', 9, 'response'), /^(both-accept|both-reject|stricter)$/, `response head of ${size} bytes`)
+  }
+  t.equal(compare(ll, 'GET / HTTP/1.1\r\nHost: a\r\nX: ' + 'v'.repeat(16384) + '\r\n\r\n', 9), 'both-reject')
+  let fields = ''
+  for (let i = 0; i < 99; i++) fields += `X-${i}: ${i}\r\n`
+  t.equal(compare(ll, 'POST / HTTP/1.1\r\nHost: a\r\n' + fields + 'Content-Length: 2\r\n\r\nok', 30), 'stricter', '101 fields: over maxHeaders')
+  t.equal(compare(ll, 'POST / HTTP/1.1\r\nHost: a\r\n' + fields.slice(0, -'X-98: 98\r\n'.length) + 'Content-Length: 2\r\n\r\nok', 30), 'both-accept', '100 fields, llhttp reports them in two batches')
+})
