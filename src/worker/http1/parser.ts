@@ -245,7 +245,6 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, out: R
   pos += 2
 
   out.method = method
-  out.target = buf.latin1Slice(targetStart, targetEnd)
   out.versionMinor = minor
 
   const headEnd = parseFields(buf, pos, start, scanEnd, out, limits, out)
@@ -259,6 +258,8 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, out: R
     if (teHasOther) return ParseError.NotImplemented
     out.isChunked = true
   }
+  // Made only now: a head that arrives in several reads is parsed again each time.
+  out.target = buf.latin1Slice(targetStart, targetEnd)
   out.headLength = headEnd - start
   return out.headLength
 }
