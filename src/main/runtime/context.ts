@@ -1,6 +1,7 @@
 // The contract between the main thread's generation code and the Runtime API (main/runtime/): what
 // the sockets need from the running process, and the small types every runtime module shares.
-// Main thread only; nothing in worker/ imports it.
+// `startRuntimeSockets(ctx, paths)` itself is in server.ts (not re-exported here: that would make
+// an import cycle). Main thread only; nothing in worker/ imports it.
 
 import type { Config } from '../../shared/config/types.ts'
 import type { Cells } from '../../shared/cells.ts'
@@ -113,5 +114,3 @@ export function notice(message: string): Reply {
 export const OK: Reply = { text: '', severity: Severity.Raw }
 
 export const PERMISSION_DENIED: Reply = err('Permission denied')
-
-export { startRuntimeSockets } from './server.ts'

@@ -221,3 +221,29 @@ export function exchange(path: string, input: string, opts: ExchangeOptions = {}
 export async function ask(path: string, command: string): Promise<string> {
   return (await exchange(path, command + '\n')).reply
 }
+
+/** The three 2.6 error texts printed without their own '\n' (so no blank line followed them). */
+const NO_LF_ERRORS = [
+  'Empty weight string empty or preceded by garbage',
+  'Trailing garbage in weight string',
+  'maxconn string empty or preceded by garbage',
+]
+
+/**
+ * A 2.6 transcript reply as portico must send it: the same bytes, except that (1) the three error
+ * texts 2.6 printed without a terminator get their blank line (runtime-api.md §1: "Portico should
+ * always emit the blank line"), and (2) the full command list after an empty command is portico's.
+ */
+export function asPortico(reply: string, fullListing: string): string {
+  let out = reply
+  for (const e of NO_LF_ERRORS) out = out.replaceAll(`${e}\n`, `${e}\n\n`)
+  const head = 'Unknown command. Please enter one of the following commands only:\n'
+  const tail = '  quit                                    : disconnect\n'
+  let from = out.indexOf(head)
+  while (from >= 0) {
+    const to = out.indexOf(tail, from) + tail.length
+    out = out.slice(0, from) + fullListing + out.slice(to)
+    from = out.indexOf(head, from + fullListing.length)
+  }
+  return out
+}
