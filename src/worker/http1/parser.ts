@@ -184,6 +184,10 @@ let teChunkedCount = 0
 let teLastIsChunked = false
 let teHasOther = false
 let hostCount = 0
+/** The Host value's range and whether it needs lowercasing; the string is made once the head is complete. */
+let hostStart = 0
+let hostEnd = 0
+let hostNeedsLower = false
 
 const MAX_CONTENT_LENGTH = Number.MAX_SAFE_INTEGER
 
@@ -258,8 +262,12 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, out: R
     if (teHasOther) return ParseError.NotImplemented
     out.isChunked = true
   }
-  // Made only now: a head that arrives in several reads is parsed again each time.
+  // Strings are made only now: a head that arrives in several reads is parsed again each time.
   out.target = buf.latin1Slice(targetStart, targetEnd)
+  if (hostCount === 1) {
+    const host = buf.latin1Slice(hostStart, hostEnd)
+    out.host = hostNeedsLower ? host.toLowerCase() : host
+  }
   out.headLength = headEnd - start
   return out.headLength
 }
@@ -419,7 +427,7 @@ function parseFields(buf: Buffer, pos: number, start: number, scanEnd: number, o
     let r = 0
     switch (nameLength) {
       case 4:
-        if (req !== null && l0 === 0x68 && headerNameIs(buf, nameStart, nameEnd, 'host')) r = onHost(buf, valueStart, valueEnd, req)
+        if (req !== null && l0 === 0x68 && headerNameIs(buf, nameStart, nameEnd, 'host')) r = onHost(buf, valueStart, valueEnd)
         break
       case 6:
         if (req !== null && l0 === 0x65 && headerNameIs(buf, nameStart, nameEnd, 'expect')) {
@@ -446,12 +454,13 @@ function parseFields(buf: Buffer, pos: number, start: number, scanEnd: number, o
   }
 }
 
-function onHost(buf: Buffer, start: number, end: number, req: RequestHead): number {
+function onHost(buf: Buffer, start: number, end: number): number {
   if (++hostCount > 1) return ParseError.BadRequest
   const status = checkHost(buf, start, end)
   if (status < 0) return ParseError.BadRequest
-  const host = buf.latin1Slice(start, end)
-  req.host = status === 1 ? host.toLowerCase() : host
+  hostStart = start
+  hostEnd = end
+  hostNeedsLower = status === 1
   return 0
 }
 
