@@ -128,7 +128,14 @@ class CliSession implements Session {
       if (end > 0 && this.pending[end - 1] === 0x0d) end--
       const line = this.pending.toString('utf8', 0, end)
       this.pending = this.pending.subarray(idx + 1)
-      const reply = runCommand(this, line, this.audit)
+      let reply: Reply | Promise<Reply>
+      try {
+        reply = runCommand(this, line, this.audit)
+      } catch (e) {
+        // A verb bug must not take the main thread down; the client sees an error, the log has it.
+        this.ctx.log.warn({ err: e, command: line }, 'runtime api: command failed')
+        reply = { text: `internal error: ${(e as Error).message}\n`, severity: Severity.Err }
+      }
       if (reply instanceof Promise) {
         this.busy = true
         reply.then(
@@ -330,6 +337,9 @@ export async function startRuntimeSockets(
   ctx: RuntimeContext, paths: RuntimeSocketPaths, options: RuntimeOptions = {},
 ): Promise<RuntimeSockets> {
   const opts: Required<RuntimeOptions> = { ...DEFAULT_OPTIONS, ...options }
+  if (paths.statsSocket !== null && paths.statsSocket === paths.adminSocket) {
+    throw new Error(`runtime sockets: stats_socket and admin_socket are the same path (${paths.statsSocket})`)
+  }
   const started: RuntimeSocket[] = []
   try {
     if (paths.statsSocket !== null) {

@@ -238,34 +238,37 @@ export function backendRow(
   let nbup = 0
   let latSum = 0
   let latCount = 0
-  const sums = new Float64Array(SUMMED.length)
   for (const sv of be.servers) {
     const i = sv.index
     scur += cells.server(i, ServerCell.Active)
+    // HAProxy's backend weight/act count only servers the balancer may pick right now.
     if (cells.isEligible(i, clock.nowSec)) {
       weight += cells.server(i, ServerCell.Weight)
       act++
     }
     if (isUpish(cells, i)) nbup++
-    for (let k = 0; k < SUMMED.length; k++) sums[k] += cells.sumServer(i, SUMMED[k])
     const lat = latencyTotals(cells, i)
     latSum += lat.sumMs
     latCount += lat.count
   }
-  const sum = (c: number): number => sums[SUMMED.indexOf(c as (typeof SUMMED)[number])]
+  const sum = (c: number): string => {
+    let total = 0
+    for (const sv of be.servers) total += cells.sumServer(sv.index, c)
+    return int(total)
+  }
   f[Col.pxname] = be.name
   f[Col.svname] = 'BACKEND'
   f[Col.qcur] = int(cells.upstream(be.upstream, UpstreamCell.Queued))
   f[Col.scur] = String(scur)
-  f[Col.stot] = int(sum(ServerCounter.Requests))
-  f[Col.bin] = int(sum(ServerCounter.BytesIn))
-  f[Col.bout] = int(sum(ServerCounter.BytesOut))
+  f[Col.stot] = sum(ServerCounter.Requests)
+  f[Col.bin] = sum(ServerCounter.BytesIn)
+  f[Col.bout] = sum(ServerCounter.BytesOut)
   f[Col.dreq] = '0'
   f[Col.dresp] = '0'
-  f[Col.econ] = int(sum(ServerCounter.ConnectFailures))
-  f[Col.eresp] = int(sum(ServerCounter.ResponseErrors))
-  f[Col.wretr] = int(sum(ServerCounter.Retries))
-  f[Col.wredis] = int(sum(ServerCounter.Redispatches))
+  f[Col.econ] = sum(ServerCounter.ConnectFailures)
+  f[Col.eresp] = sum(ServerCounter.ResponseErrors)
+  f[Col.wretr] = sum(ServerCounter.Retries)
+  f[Col.wredis] = sum(ServerCounter.Redispatches)
   // HAProxy: UP while the usable servers' total weight is > 0, or when there are no servers at all.
   let status = weight > 0 || be.servers.length === 0 ? 'UP' : 'DOWN'
   if (upFilter) status += ` (${nbup}/${be.servers.length})`
@@ -276,17 +279,17 @@ export function backendRow(
   f[Col.pid] = '1'
   f[Col.iid] = String(be.iid)
   f[Col.sid] = '0'
-  f[Col.lbtot] = int(sum(ServerCounter.Requests))
+  f[Col.lbtot] = sum(ServerCounter.Requests)
   f[Col.type] = String(ObjType.Backend)
-  for (let k = 0; k < 6; k++) f[Col.hrsp_1xx + k] = int(sum(SERVER_RESP[k]))
-  f[Col.req_tot] = int(sum(ServerCounter.Requests))
+  for (let k = 0; k < 6; k++) f[Col.hrsp_1xx + k] = sum(SERVER_RESP[k])
+  f[Col.req_tot] = sum(ServerCounter.Requests)
   for (let c = Col.comp_in; c <= Col.comp_rsp; c++) f[c] = '0'
   if (latCount > 0) f[Col.rtime] = int(latSum / latCount)
   f[Col.mode] = 'http'
   if (showLegends) f[Col.algo] = algoName(be.config)
   f[Col.wrew] = '0'
-  f[Col.connect] = int(sum(ServerCounter.ConnectionsOpened))
-  f[Col.reuse] = int(sum(ServerCounter.ConnectionsReused))
+  f[Col.connect] = sum(ServerCounter.ConnectionsOpened)
+  f[Col.reuse] = sum(ServerCounter.ConnectionsReused)
   f[Col.cache_lookups] = '0'
   f[Col.cache_hits] = '0'
   f[Col.uweight] = String(weight)
@@ -296,12 +299,6 @@ export function backendRow(
   f[Col.agg_check_status] = '0'
   return row
 }
-
-const SUMMED = [
-  ServerCounter.Requests, ServerCounter.BytesIn, ServerCounter.BytesOut, ServerCounter.ConnectFailures,
-  ServerCounter.ResponseErrors, ServerCounter.Retries, ServerCounter.Redispatches,
-  ServerCounter.ConnectionsOpened, ServerCounter.ConnectionsReused, ...SERVER_RESP,
-] as const
 
 /** `show stat` arguments, parsed as 2.6 cli_parse_show_stat does. */
 export interface StatQuery {

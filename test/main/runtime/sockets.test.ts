@@ -114,3 +114,25 @@ t.test('socat speaks to the sockets like to HAProxy\'s', {
   t.equal(await sh('get weight be_app/s1', s.stats), '50 (initial 100)\n\n')
   t.equal(await sh('show version;show cli level', s.stats), `${HAPROXY_VERSION}\n\nuser\n\n`)
 })
+
+t.test('the same path for both sockets is refused up front', async (t) => {
+  const dir = tempDir(t)
+  const p = join(dir, 'one.sock')
+  await t.rejects(startRuntimeSockets(makeContext(), { statsSocket: p, adminSocket: p }),
+    { message: `runtime sockets: stats_socket and admin_socket are the same path (${p})` })
+  t.notOk(existsSync(p))
+})
+
+t.test('a verb that throws answers an error and logs it; the socket keeps serving', async (t) => {
+  const ctx = makeContext()
+  const s = await startSockets(ctx)
+  t.teardown(() => s.close())
+  const real = ctx.current
+  ctx.current = () => {
+    throw new Error('generation gone')
+  }
+  t.equal(await ask(s.stats, 'show stat'), 'internal error: generation gone\n\n')
+  t.ok(ctx.logs.some((l) => l.msg === 'runtime api: command failed'))
+  ctx.current = real
+  t.equal(await ask(s.stats, 'get weight be_app/s1'), '100 (initial 100)\n\n')
+})
