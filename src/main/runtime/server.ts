@@ -95,6 +95,7 @@ class CliSession implements Session {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.done) return // closing: late input is dropped, as HAProxy drops it
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk])
     this.pump()
   }
