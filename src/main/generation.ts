@@ -109,6 +109,14 @@ export class Generation {
     // A weight set at runtime survives a reload; an unchanged one follows the new file.
     const runtimeWeight = p.server(from, ServerCell.Weight)
     if (runtimeWeight !== p.server(from, ServerCell.InitialWeight)) c.setServer(to, ServerCell.Weight, runtimeWeight)
+    // Likewise `set maxconn server` and `disable health` (when the upstream still has checks).
+    const oldUpstream = previous.config.upstreams.find((u) => u.servers.length > 0 && previous.serverIndex(u.name, u.servers[0].name) <= from &&
+      from < previous.serverIndex(u.name, u.servers[0].name) + u.servers.length)
+    const runtimeMaxConn = p.server(from, ServerCell.MaxConn)
+    if (oldUpstream !== undefined && runtimeMaxConn !== oldUpstream.maxConnectionsPerServer) c.setServer(to, ServerCell.MaxConn, runtimeMaxConn)
+    if (c.server(to, ServerCell.CheckEnabled) === 1 && p.server(from, ServerCell.CheckEnabled) === 0 && oldUpstream?.health !== null) {
+      c.setServer(to, ServerCell.CheckEnabled, 0)
+    }
     // Counters continue: the old totals go into the new main shard.
     for (let k = 0; k < SERVER_COUNTERS; k++) {
       const v = k === ServerCounter.MaxActive ? p.maxOfServer(from, k) : p.sumServer(from, k)

@@ -285,6 +285,17 @@ export class Cells {
     return total
   }
 
+  /** Zero the running maxima (smax) of servers and listeners in every shard (clear counters). */
+  clearMaxCounters(): void {
+    for (let w = 0; w <= this.sizes.workers; w++) {
+      const base = w * this.shardSize
+      for (let i = 0; i < this.sizes.servers; i++) this.counters[base + i * SERVER_COUNTERS + ServerCounter.MaxActive] = 0
+      for (let l = 0; l < this.sizes.listeners; l++) {
+        this.counters[base + this.listenerCounterBase + l * LISTENER_COUNTERS + ListenerCounter.MaxActive] = 0
+      }
+    }
+  }
+
   /** Zero every counter of every shard (clear counters all). */
   clearCounters(): void {
     this.counters.fill(0)

@@ -245,7 +245,6 @@ export function clearCounters(session: Session, args: readonly string[]): Reply 
   const all = args[2] === 'all'
   if (all && session.level < Level.Admin) return PERMISSION_DENIED
   if (all) session.ctx.current().cells.clearCounters()
-  // TODO(cells.ts has no way to reset only the max cells — ServerCounter.MaxActive and
-  // ListenerCounter.MaxActive — without indexing the shards here): plain `clear counters` is a no-op.
+  else session.ctx.current().cells.clearMaxCounters()
   return OK
 }
