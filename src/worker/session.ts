@@ -61,6 +61,8 @@ export class Session implements ConnOwner {
   readonly clientIp: string
   readonly proto: 'http' | 'https'
   state: number = State.Head
+  /** finishClose ran: the socket closed and every count of this connection was given back. */
+  isFinished = false
   deadlineMs = 0
   deadlineKind: number = Deadline.None
   /** Unparsed downstream bytes (a partial head, or pipelined requests). */
@@ -333,7 +335,9 @@ export class Session implements ConnOwner {
   }
 
   onClose(): void {
-    if (this.state === State.Closed) return
+    // Not `state === Closed`: closeSoon/destroy set that before the socket closes, and the close
+    // that follows must still release the connection (counts, sessions, the piscina task).
+    if (this.isFinished) return
     // Client gone: whatever is in flight is abandoned.
     this.abandonExchange()
     this.finishClose()
@@ -986,6 +990,7 @@ export class Session implements ConnOwner {
 
   private finishClose(): void {
     this.state = State.Closed
+    this.isFinished = true
     const ctx = this.ctx
     ctx.sessions.delete(this)
     ctx.cells.addListener(this.listener, ListenerCell.Active, -1)
