@@ -200,7 +200,7 @@ export class Ring {
   private publish(bytes: number): void {
     this.head = (this.head + bytes) | 0
     Atomics.store(this.header, HEAD, this.head)
-    // One plain load on the common path (nobody sleeping). See the header comment for why the
+    // A single load on the common path (nobody sleeping). See the header comment for why the
     // flag is cleared only after a notify that woke someone, and only if it is the same epoch.
     const epoch = Atomics.load(this.header, WAITING)
     if (epoch !== 0 && Atomics.notify(this.header, HEAD) !== 0) {
@@ -228,6 +228,7 @@ export class Ring {
    * Hand up to `max` records (default: all there are) to `onRecord`, oldest first; returns how
    * many. `bytes` is a view into the ring, valid only until `onRecord` returns (decode it with
    * `bytes.toString()`, or copy it). Consumer only; `onRecord` must not read from this ring.
+   * A record whose `onRecord` throws counts as read.
    */
   drain(onRecord: (bytes: Buffer) => void, max = Infinity): number {
     if (this.isWaitFlagSet) this.clearWaitFlag()
