@@ -651,6 +651,8 @@ export class Session implements ConnOwner {
       return
     }
     this.state = State.Head
+    // The next request has had nothing sent yet: a bad head or a header timeout gets its 4xx.
+    this.hasSentResponse = false
     this.setDeadline(Deadline.ClientIdle, ctx.config.timeouts.clientIdleMs)
     if (this.inBuf !== null) {
       // A pipelined request is waiting: answer it in order. Defer so a long pipeline doesn't recurse.
