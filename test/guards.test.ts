@@ -1,0 +1,45 @@
+// Guards on the shape of the code base: the thread boundary holds, every error code is
+// documented, every runtime verb has a usage line.
+
+import t from 'tap'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { ERRORS } from '../src/shared/errors.ts'
+
+const ROOT = new URL('../', import.meta.url).pathname
+
+function tsFiles(dir: string): string[] {
+  const out: string[] = []
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) out.push(...tsFiles(p))
+    else if (p.endsWith('.ts')) out.push(p)
+  }
+  return out
+}
+
+t.test('worker/ never imports main/, shared/ imports neither', async (t) => {
+  for (const file of tsFiles(join(ROOT, 'src/worker'))) {
+    t.notMatch(readFileSync(file, 'utf8'), /from '(\.\.\/)+main\//, `${file.slice(ROOT.length)} stays off the main thread`)
+  }
+  for (const file of tsFiles(join(ROOT, 'src/shared'))) {
+    t.notMatch(readFileSync(file, 'utf8'), /from '(\.\.\/)+(main|worker)\//, `${file.slice(ROOT.length)} is thread-neutral`)
+  }
+})
+
+t.test('every error code is documented in the README with its status', async (t) => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  for (const [code, kind] of Object.entries(ERRORS)) {
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`${code}\` |`))
+    t.ok(row !== undefined, `README documents ${code}`)
+    if (row !== undefined) t.match(row, kind.status === 0 ? /\| — \|/ : new RegExp(`\\| ${kind.status} \\|`), `${code}: status ${kind.status}`)
+  }
+})
+
+t.test('every runtime verb has a usage line and a description', async (t) => {
+  const { VERBS } = await import('../src/main/runtime/verbs.ts') as { VERBS?: Array<{ usage: string; description: string; words: string[] }> }
+  t.ok(Array.isArray(VERBS) && VERBS.length > 10, 'the verb table is exported')
+  for (const v of VERBS ?? []) {
+    t.ok(v.usage.length > 0 && v.description.length > 0, `${v.words.join(' ')} has usage and description`)
+  }
+})
