@@ -37,9 +37,11 @@ t.test('every error code is documented in the README with its status', async (t)
 })
 
 t.test('every runtime verb has a usage line and a description', async (t) => {
-  const { VERBS } = await import('../src/main/runtime/verbs.ts') as { VERBS?: Array<{ usage: string; description: string; words: string[] }> }
-  t.ok(Array.isArray(VERBS) && VERBS.length > 10, 'the verb table is exported')
-  for (const v of VERBS ?? []) {
-    t.ok(v.usage.length > 0 && v.description.length > 0, `${v.words.join(' ')} has usage and description`)
+  const { VERBS } = await import('../src/main/runtime/verbs.ts')
+  t.ok(VERBS.length > 10, 'the verb table is exported')
+  for (const v of VERBS) {
+    // help, prompt and quit are listed by the fixed help trailer, as in HAProxy.
+    if (['help', 'prompt', 'quit'].includes(v.words[0])) continue
+    t.ok(v.usage !== null && v.usage.length > 0 && v.description.length > 0, `${v.words.join(' ')} has usage and description`)
   }
 })
