@@ -1,23 +1,33 @@
 // One generation = one validated config + its SharedArrayBuffer cells + its piscina pool of
-// worker threads. Main thread only. A reload builds a new generation, switches dispatch to it and
-// drains the old one; nothing here throws out to the caller after construction.
+// worker threads. Main thread only. A reload builds a new generation, waits until its threads are
+// up (ready()), switches dispatch to it and drains the old one; nothing here throws out to the
+// caller after construction.
 
 import { randomBytes } from 'node:crypto'
 import { Piscina } from 'piscina'
 import type { Socket } from 'node:net'
 import { Cells, allocateCells } from '../shared/cells.ts'
-import { Admin, Header, Health, ListenerCell, ServerCell, ServerCounter, SERVER_COUNTERS } from '../shared/layout.ts'
+import {
+  Admin, Header, Health, ListenerCell, ListenerCounter, LISTENER_COUNTERS, MiscCounter, MISC_COUNTERS, ServerCell,
+  ServerCounter, SERVER_COUNTERS,
+} from '../shared/layout.ts'
 import { Ring } from '../shared/ring.ts'
 import type { Config } from '../shared/config/types.ts'
 import { RecordKind } from '../shared/worker-init.ts'
 import type { ConnectionTask, WorkerInit } from '../shared/worker-init.ts'
 import type { Logs } from './log.ts'
 
-const WORKER_FILE = new URL('../worker/worker.ts', import.meta.url).href
+/**
+ * The module piscina loads in every worker thread. The standalone binary (tools/sea/main.ts)
+ * points `url` at the worker bundle it extracts before the first generation starts.
+ */
+export const workerModule = { url: new URL('../worker/worker.ts', import.meta.url).href }
 /** Per worker slot: 1 MiB holds several thousand access-log lines between two reader wake-ups. */
 const RING_BYTES = 1 << 20
 /** How often the reader looks at the rings when none has woken it (a worker may not notify). */
 const RING_POLL_MS = 200
+/** How often ready() looks whether every thread has claimed its worker slot. */
+const READY_POLL_MS = 20
 
 export interface WorkerInfo { threadId: number; slot: number; generation: number; connections: number }
 
@@ -197,7 +207,15 @@ export class Generation {
 
   private waitOn(ring: Ring): void {
     const p = ring.waitAsync()
-    if (p === null) return
+    if (p === null) {
+      // Records are already waiting: read them, then wait again (on the next turn, not recursively).
+      setImmediate(() => {
+        if (this.ringTimer === null) return
+        this.drainRings()
+        this.waitOn(ring)
+      })
+      return
+    }
     p.then(() => {
       if (this.ringTimer === null) return
       this.drainRings()
