@@ -13,6 +13,7 @@ import { createBalancer } from './balance/index.ts'
 import type { Balancer } from './balance/balancer.ts'
 import { Router } from './router.ts'
 import { ServerPool } from './upstream/pool.ts'
+import type { HeadLimits } from './http1/parser.ts'
 import { WaitQueue } from './upstream/queue.ts'
 
 /** Something with a deadline, checked by the sweep (sessions). */
@@ -64,6 +65,8 @@ export class WorkerContext {
   readonly pools: ServerPool[]
   readonly ring: Ring | null
   readonly isAccessLogOn: boolean
+  /** Request head limits from [global] (max_header_bytes, max_headers, max_request_line). */
+  readonly limits: HeadLimits
   readonly sessions = new Set<Expiring>()
   isDraining = false
   /** Updated by the sweep; good enough for deadlines and access-log timings. */
@@ -82,6 +85,8 @@ export class WorkerContext {
     this.slot = slot
     this.ring = new Ring(init.rings[slot])
     this.isAccessLogOn = init.config.log.access !== 'off'
+    const g = init.config.global
+    this.limits = { maxHeadBytes: g.maxHeaderBytes, maxHeaders: g.maxHeaders, maxRequestLineBytes: g.maxRequestLineBytes }
     this.router = new Router(init.config.routes, init.config.listeners.map((l) => l.name), init.config.upstreams.map((u) => u.name))
     this.upstreams = []
     this.pools = []

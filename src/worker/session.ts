@@ -67,7 +67,7 @@ export class Session implements ConnOwner {
   deadlineKind: number = Deadline.None
   /** Unparsed downstream bytes (a partial head, or pipelined requests). */
   inBuf: Buffer | null = null
-  readonly req = new RequestHead()
+  readonly req: RequestHead
   readonly res = new ResponseHead()
   readonly reqFramer = new ChunkedFramer()
   readonly resFramer = new ChunkedFramer()
@@ -123,6 +123,7 @@ export class Session implements ConnOwner {
     this.listener = listener
     this.clientIp = normalizeIp(socket.remoteAddress ?? '')
     this.proto = isTls ? 'https' : 'http'
+    this.req = new RequestHead(ctx.limits.maxHeaders)
     this.promise = new Promise((resolve) => { this.resolveClosed = resolve })
     this.onData = this.onData.bind(this)
     this.onDrain = this.onDrain.bind(this)
@@ -178,7 +179,7 @@ export class Session implements ConnOwner {
   private processInput(): void {
     const buf = this.inBuf
     if (buf === null) return
-    const r = parseRequestHead(buf, 0, buf.length, this.req, DEFAULT_LIMITS)
+    const r = parseRequestHead(buf, 0, buf.length, this.req, this.ctx.limits)
     if (r === 0) {
       if (this.deadlineKind === Deadline.ClientIdle) this.setDeadline(Deadline.ClientHeader, this.ctx.config.timeouts.clientHeaderMs)
       return
@@ -844,6 +845,11 @@ export class Session implements ConnOwner {
       this.socket.write(out)
     }
     if (this.isQueued) this.leaveQueue()
+    // Refused mid-exchange (bad chunk, body too large): the upstream holds half a request and the
+    // client may linger; drop that connection now rather than when the client finally closes.
+    const conn = this.conn
+    this.conn = null
+    if (conn !== null) conn.destroy()
     this.endRequest()
     this.closeSoon()
   }

@@ -18,6 +18,10 @@ export interface GlobalConfig {
   allowRoot: boolean
   maxConnections: number
   drainTimeoutMs: number
+  /** Request head limits (431 beyond bytes or header count, 414 beyond the request line). */
+  maxHeaderBytes: number
+  maxHeaders: number
+  maxRequestLineBytes: number
 }
 
 export interface LogConfig {

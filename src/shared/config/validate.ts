@@ -31,7 +31,7 @@ export interface ValidateResult {
 type Table = Record<string, unknown>
 
 const TOP_KEYS = ['global', 'log', 'runtime', 'timeouts', 'listeners', 'routes', 'upstreams'] as const
-const GLOBAL_KEYS = ['workers', 'user', 'group', 'allow_root', 'max_connections', 'drain_timeout'] as const
+const GLOBAL_KEYS = ['workers', 'user', 'group', 'allow_root', 'max_connections', 'drain_timeout', 'max_header_bytes', 'max_headers', 'max_request_line'] as const
 const LOG_KEYS = ['level', 'access', 'error'] as const
 const RUNTIME_KEYS = ['stats_socket', 'admin_socket', 'metrics'] as const
 const TIMEOUT_KEYS = [
@@ -433,7 +433,20 @@ class Checker {
       allowRoot: this.boolean(t, 'global', 'allow_root', false),
       maxConnections: this.integer(t, 'global', 'max_connections', 100_000, 1, 10_000_000),
       drainTimeoutMs: this.duration(t, 'global', 'drain_timeout', 30_000, 0),
+      maxHeaderBytes: this.limitSize(t, 'max_header_bytes', 16 * 1024, 1024, 1024 * 1024),
+      maxHeaders: this.integer(t, 'global', 'max_headers', 100, 1, 1000),
+      maxRequestLineBytes: this.limitSize(t, 'max_request_line', 8 * 1024, 256, 1024 * 1024),
     }
+  }
+
+  /** A head-size limit in [global]: a size within [min, max] bytes. */
+  private limitSize(t: Table, key: string, defBytes: number, min: number, max: number): number {
+    const bytes = this.size(t, 'global', key, defBytes, false)
+    if (bytes < min || bytes > max) {
+      this.report(`global.${key}`, t[key], `${key} must be between ${min} and ${max} bytes`)
+      return defBytes
+    }
+    return bytes
   }
 
   log(root: Table): LogConfig {

@@ -136,7 +136,7 @@ t.test('a minimal config gets every default of DESIGN.md', async (t) => {
     file: FILE,
     global: {
       workers: Math.min(os.availableParallelism(), 256), user: null, group: null, allowRoot: false,
-      maxConnections: 100_000, drainTimeoutMs: 30_000,
+      maxConnections: 100_000, drainTimeoutMs: 30_000, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192,
     },
     log: { level: 'info', access: 'stdout', error: 'stderr' },
     runtime: { statsSocket: null, adminSocket: null, metrics: null },
@@ -237,7 +237,7 @@ max_buffered_body = "64KB"
 [routes.timeouts]
 upstream_response = "2m"
 `)
-  t.same(c.global, { workers: 3, user: 'nobody', group: 'nogroup', allowRoot: true, maxConnections: 500, drainTimeoutMs: 0 })
+  t.same(c.global, { workers: 3, user: 'nobody', group: 'nogroup', allowRoot: true, maxConnections: 500, drainTimeoutMs: 0, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192 })
   t.same(c.log, { level: 'debug', access: 'off', error: path.join(DIR, 'logs/error.log') })
   t.same(c.runtime, { statsSocket: path.join(DIR, 'run/stats.sock'), adminSocket: '/run/admin.sock', metrics: '[::1]:9901' })
   t.same(c.timeouts, {
