@@ -345,7 +345,7 @@ t.test('unknown keys are errors, with the nearest valid key suggested', async (t
   oneProblem(t, LISTENER + UPSTREAM + 'wieght = 1\n' + ROUTE, 'upstreams[0].servers[0].wieght', 'wieght',
     /^unknown key "wieght" \(did you mean "weight"\?\), expected one of name, address, weight$/)
   oneProblem(t, '[global]\nfrobnicate = true\n' + MINIMAL, 'global.frobnicate', 'frobnicate',
-    /^unknown key "frobnicate", expected one of workers, user, group, allow_root, max_connections, drain_timeout$/, 'true')
+    /^unknown key "frobnicate", expected one of workers, user, group, allow_root, max_connections, drain_timeout, max_header_bytes, max_headers, max_request_line$/, 'true')
   oneProblem(t, '[listener]\nname = "x"\n' + MINIMAL, 'listener', '[listener]', /^unknown key "listener" \(did you mean "listeners"\?\)/)
   oneProblem(t, MINIMAL + '[routes.timeouts]\nupstream-connect = "1s"\n', 'routes[0].timeouts.upstream-connect', 'upstream-connect',
     /did you mean "upstream_connect"/)
