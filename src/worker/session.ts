@@ -559,8 +559,12 @@ export class Session implements ConnOwner {
     }
     const mode = isUpgrade ? ConnectionMode.Persist : !this.isKeepAlive ? ConnectionMode.Close : this.isHttp10 ? ConnectionMode.KeepAlive10 : ConnectionMode.Persist
     const out = buildResponseHead(buf, start, res, this.resBody === Body.Chunked, mode, isUpgrade ? res.upgrade ?? 'websocket' : null)
-    this.hasSentResponse = true
     const bodyStart = start + headLength
+    // Frame the first body bytes before anything goes out: a framing error in them (bad chunk
+    // size) still gets the client a 502 instead of a silent close.
+    const n = isUpgrade || this.resBody === Body.None ? 0 : this.bodyBytesIn(buf, bodyStart)
+    if (n < 0) return
+    this.hasSentResponse = true
     if (isUpgrade) {
       this.bytesOut += out.length
       this.socket.write(out)
@@ -574,8 +578,6 @@ export class Session implements ConnOwner {
       return
     }
     // Head and the first body bytes in one write when they came in one read (the common case).
-    const n = this.bodyBytesIn(buf, bodyStart)
-    if (n < 0) return
     if (n > 0) {
       const combined = Buffer.allocUnsafe(out.length + n)
       out.copy(combined, 0)
