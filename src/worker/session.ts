@@ -116,6 +116,11 @@ export class Session implements ConnOwner {
   bytesOut = 0
   readonly promise: Promise<void>
   private resolveClosed: () => void = () => {}
+  /** The buffer holding the head being routed (for header conditions of routes), else null. */
+  private headBuf: Buffer | null = null
+  /** Header lookup for the router: one function per connection, not one per request. */
+  private readonly lookupHeader = (lowerName: string): string | null =>
+    this.headBuf === null ? null : headerValue(this.headBuf, this.req, lowerName)
 
   constructor(ctx: WorkerContext, socket: Socket, listener: number, isTls: boolean) {
     this.ctx = ctx
@@ -217,7 +222,9 @@ export class Session implements ConnOwner {
 
     const path = targetPath(req.target)
     const host = req.host === null ? null : hostWithoutPort(req.host)
-    const route = ctx.router.match(this.listener, host, path, req.method, (name) => headerValue(buf, req, name))
+    this.headBuf = buf
+    const route = ctx.router.match(this.listener, host, path, req.method, this.lookupHeader)
+    this.headBuf = null
     if (route === null || route.upstream < 0) { this.refuse('no_route'); return }
     this.route = route
     const rc: RouteConfig = route.config
