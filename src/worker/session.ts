@@ -693,7 +693,7 @@ export class Session implements ConnOwner {
     ctx.cells.countListener(ctx.slot, this.listener, cls === 0 ? ListenerCounter.RespOther : ListenerCounter.Resp1xx + cls - 1, 1)
     ctx.cells.countListener(ctx.slot, this.listener, ListenerCounter.BytesOut, this.bytesOut)
     if (this.server >= 0) {
-      ctx.cells.countServer(ctx.slot, this.server, cls === 0 ? ServerCounter.RespOther : ServerCounter.Resp1xx + cls - 1, 1)
+      ctx.cells.countServer(ctx.slot, this.server, cls === 0 || !this.isResHeadDone ? ServerCounter.RespOther : ServerCounter.Resp1xx + cls - 1, 1)
       ctx.cells.countServer(ctx.slot, this.server, ServerCounter.BytesIn, this.bytesIn)
     }
     if (ctx.isAccessLogOn) this.writeAccessLog()
