@@ -31,6 +31,11 @@ const READY_POLL_MS = 20
 
 export interface WorkerInfo { threadId: number; slot: number; generation: number; connections: number }
 
+export interface WorkerInfo { threadId: number; slot: number; generation: number; connections: number }
+
+/** One worker-thread crash: the error piscina hands to every task the thread had, logged once. */
+interface Crash { err: Error; lostConnections: number }
+
 export class Generation {
   readonly id: number
   readonly config: Config
@@ -41,9 +46,23 @@ export class Generation {
   /** Connections handed to this generation and not yet closed. */
   connections = 0
   isDraining = false
+  /** pool.destroy() has begun: task rejections from here on are cuts, not crashes. */
+  isDestroying = false
+  /**
+   * This generation's counters at the moment a successor copied their totals (see carryCounters):
+   * what the old generation counts after that is added to the live one when it is gone.
+   */
+  counterBaseline: Float64Array | null = null
+  /** ready() has seen every thread up once; a thread failing before that is a start failure. */
+  private isUp = false
+  /** The error of a thread that failed while starting (a broken worker module), for ready(). */
+  private startError: Error | null = null
+  private readonly crashes = new Map<Error, Crash>()
   private readonly textDecoder = new TextDecoder()
   private ringTimer: NodeJS.Timeout | null = null
   private drainResolve: (() => void) | null = null
+  private drained: Promise<void> | null = null
+  private destroyed: Promise<void> | null = null
 
   constructor(id: number, config: Config, logs: Logs, previous: Generation | null, ticketKeys: Buffer | null) {
     this.id = id
@@ -65,7 +84,7 @@ export class Generation {
     }
     const init: WorkerInit = { config, generation: id, buffers, rings: ringBuffers, ticketKeys: ticketKeys ?? randomBytes(48) }
     this.pool = new Piscina({
-      filename: WORKER_FILE,
+      filename: workerModule.url,
       name: 'default',
       minThreads: config.global.workers,
       maxThreads: config.global.workers,
@@ -77,9 +96,9 @@ export class Generation {
       workerData: init,
     })
     this.pool.on('workerDestroy', (w: { id: number }) => this.onWorkerGone(w.id))
-    this.pool.on('error', (err: Error) => {
-      this.logs.error.error({ event: 'worker_error', err }, `worker thread failed: ${err.message}`)
-    })
+    // piscina emits 'error' for a thread that died holding no task (otherwise each of its tasks is
+    // rejected with the error instead: dispatch() sees those).
+    this.pool.on('error', (err: Error) => this.onWorkerError(err, false))
     this.startRingReader()
   }
 
@@ -105,6 +124,10 @@ export class Generation {
       }
     }
     for (let l = 0; l < this.config.listeners.length; l++) c.setListener(l, ListenerCell.Enabled, 1)
+    if (previous !== null) {
+      previous.counterBaseline = previous.cells.counters.slice()
+      this.addCounts(previous, null)
+    }
   }
 
   private carryOver(previous: Generation, from: number, to: number): void {
@@ -127,10 +150,56 @@ export class Generation {
     if (c.server(to, ServerCell.CheckEnabled) === 1 && p.server(from, ServerCell.CheckEnabled) === 0 && oldUpstream?.health !== null) {
       c.setServer(to, ServerCell.CheckEnabled, 0)
     }
-    // Counters continue: the old totals go into the new main shard.
-    for (let k = 0; k < SERVER_COUNTERS; k++) {
-      const v = k === ServerCounter.MaxActive ? p.maxOfServer(from, k) : p.sumServer(from, k)
-      if (v !== 0) c.countServer(c.mainShard, to, k, v)
+  }
+
+  /**
+   * Counters continue across generations: add `older`'s totals (all shards) for every server
+   * (by upstream/server name), listener (by name) and misc counter that exists here, into this
+   * generation's main shard. With `baseline`, only what `older` counted since that snapshot: the
+   * requests it finished while draining. Max counters (smax) take the max instead of a sum.
+   */
+  addCounts(older: Generation, baseline: Float64Array | null): void {
+    const o = older.cells
+    const c = this.cells
+    const shards = o.sizes.workers + 1
+    const total = (offset: number): number => {
+      let v = 0
+      for (let w = 0; w < shards; w++) {
+        const i = w * o.shardSize + offset
+        v += baseline === null ? o.counters[i] : o.counters[i] - baseline[i]
+      }
+      return v
+    }
+    let from = 0
+    for (const u of older.config.upstreams) {
+      for (const s of u.servers) {
+        const to = this.serverIndex(u.name, s.name)
+        if (to >= 0) {
+          for (let k = 0; k < SERVER_COUNTERS; k++) {
+            if (k === ServerCounter.MaxActive) c.maxServer(c.mainShard, to, k, o.maxOfServer(from, k))
+            else {
+              const v = total(from * SERVER_COUNTERS + k)
+              if (v !== 0) c.countServer(c.mainShard, to, k, v)
+            }
+          }
+        }
+        from++
+      }
+    }
+    for (let l = 0; l < older.config.listeners.length; l++) {
+      const to = this.listenerIndex(older.config.listeners[l].name)
+      if (to < 0) continue
+      for (let k = 0; k < LISTENER_COUNTERS; k++) {
+        if (k === ListenerCounter.MaxActive) c.maxListener(c.mainShard, to, k, o.maxOfListener(l, k))
+        else {
+          const v = total(o.listenerCounterBase + l * LISTENER_COUNTERS + k)
+          if (v !== 0) c.countListener(c.mainShard, to, k, v)
+        }
+      }
+    }
+    for (let k = 0; k < MISC_COUNTERS; k++) {
+      const v = total(o.miscCounterBase + k)
+      if (v !== 0) c.countMisc(c.mainShard, k, v)
     }
   }
 
@@ -154,6 +223,29 @@ export class Generation {
     return this.config.listeners.findIndex((l) => l.name === name)
   }
 
+  /**
+   * Resolves true once every thread of the pool has loaded the worker module (each claims its
+   * worker slot in the cells when its WorkerContext is built), false after `timeoutMs` or as soon
+   * as a thread fails while starting. Until then connections would only queue: a reload switches
+   * dispatch after this, so the old generation serves meanwhile.
+   */
+  async ready(timeoutMs: number): Promise<{ ok: boolean; message: string }> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      if (this.startError !== null) return { ok: false, message: `worker thread failed to start: ${this.startError.message}` }
+      let up = 0
+      for (const t of this.pool.threads) if (this.cells.slotOf(t.threadId) >= 0) up++
+      if (up >= this.config.global.workers) {
+        this.isUp = true
+        return { ok: true, message: '' }
+      }
+      if (Date.now() >= deadline) {
+        return { ok: false, message: `${up} of ${this.config.global.workers} worker threads started within ${timeoutMs}ms` }
+      }
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS))
+    }
+  }
+
   /** Hand an accepted, never-read socket to the least busy worker thread. */
   dispatch(socket: Socket, listener: number): void {
     this.connections++
@@ -161,9 +253,10 @@ export class Generation {
     this.pool.run(task, { transferList: [socket] as never }).then(
       () => this.onConnectionDone(),
       (err: Error) => {
-        // The worker thread died with this connection on it: the connection is lost, nothing else.
         this.onConnectionDone()
-        this.logs.error.warn({ event: 'connection_lost', reason: err.message }, 'connection lost with its worker thread')
+        // Cut by destroy() (drain timeout, stop): drain() reports those. Otherwise the thread died
+        // with this connection on it: the connection is lost, nothing else.
+        if (!this.isDestroying) this.onWorkerError(err, true)
       },
     )
   }
@@ -173,12 +266,40 @@ export class Generation {
     if (this.isDraining && this.connections === 0 && this.drainResolve !== null) this.drainResolve()
   }
 
+  /**
+   * A worker thread died (an uncaught error, or it exited). piscina hands the same Error to each
+   * task the thread held and starts a replacement; log it once, with its stack and how many
+   * connections went with it, and count it (show info / metrics: worker errors).
+   */
+  private onWorkerError(err: Error, hadConnection: boolean): void {
+    if (this.isDestroying) return
+    let crash = this.crashes.get(err)
+    if (crash === undefined) {
+      crash = { err, lostConnections: 0 }
+      this.crashes.set(err, crash)
+      this.cells.countMisc(this.cells.mainShard, MiscCounter.WorkerErrors, 1)
+      // Every rejection for this thread arrives in the same turn: report after them, once.
+      setImmediate(() => this.reportCrash(err))
+    }
+    if (hadConnection) crash.lostConnections++
+    if (this.startError === null && !this.isUp) this.startError = err
+  }
+
+  private reportCrash(err: Error): void {
+    const crash = this.crashes.get(err)
+    if (crash === undefined) return
+    this.crashes.delete(err)
+    const n = crash.lostConnections
+    this.logs.error.error({ event: 'worker_error', generation: this.id, err, lostConnections: n },
+      `worker thread failed: ${err.message}; ${n} connection${n === 1 ? '' : 's'} lost with it, the pool replaces it`)
+  }
+
   private onWorkerGone(threadId: number): void {
     const slot = this.cells.slotOf(threadId)
     if (slot < 0) return
     const removed = this.cells.releaseSlot(slot)
-    if (!this.isDraining) {
-      this.logs.error.error({ event: 'worker_replaced', threadId, slot, inFlight: removed },
+    if (!this.isDestroying) {
+      this.logs.error.warn({ event: 'worker_replaced', generation: this.id, threadId, slot, inFlight: removed },
         `worker thread ${threadId} exited; ${removed} in-flight request${removed === 1 ? '' : 's'} lost, replacing it`)
     }
   }
@@ -251,29 +372,47 @@ export class Generation {
 
   /**
    * Stop taking connections and let the ones in flight finish: workers see the Draining cell,
-   * close idle keep-alive connections at once and send `Connection: close` on the next response
-   * of busy ones. Resolves when every connection is closed or after `timeoutMs`, then destroys
-   * the threads (whatever is left is cut).
+   * close idle keep-alive connections and send `Connection: close` on the next response of busy
+   * ones. Resolves when every connection is closed or after `timeoutMs`, then destroys the
+   * threads (whatever is left is cut, and counted in the log). Calling it again returns the same
+   * promise: a stop during a reload's drain waits for that drain.
    */
-  async drain(timeoutMs: number): Promise<void> {
+  drain(timeoutMs: number): Promise<void> {
+    if (this.drained === null) this.drained = this.runDrain(timeoutMs)
+    return this.drained
+  }
+
+  private async runDrain(timeoutMs: number): Promise<void> {
     this.isDraining = true
     this.cells.setHeader(Header.Draining, 1)
     Atomics.notify(this.cells.state, Header.Draining)
     if (this.connections > 0) {
       await new Promise<void>((resolve) => {
-        this.drainResolve = resolve
         const t = setTimeout(resolve, timeoutMs)
         t.unref()
+        this.drainResolve = () => { clearTimeout(t); resolve() }
       })
+    }
+    if (this.connections > 0) {
+      this.logs.error.warn({ event: 'drain_timeout', generation: this.id, connections: this.connections },
+        `generation ${this.id}: ${this.connections} connection${this.connections === 1 ? '' : 's'} still open after drain_timeout (${timeoutMs}ms), closing them`)
     }
     await this.destroy()
   }
 
-  async destroy(): Promise<void> {
+  /** End the threads now (in-flight connections are cut) and read what is left in the rings. */
+  destroy(): Promise<void> {
+    if (this.destroyed === null) this.destroyed = this.runDestroy()
+    return this.destroyed
+  }
+
+  private async runDestroy(): Promise<void> {
     this.isDraining = true
+    this.isDestroying = true
     await this.pool.destroy().catch(() => {})
     if (this.ringTimer !== null) clearTimeout(this.ringTimer)
     this.ringTimer = null
+    // The threads are gone: whatever they wrote last is in the rings, and nobody writes any more.
     this.drainRings()
   }
 }

@@ -41,6 +41,15 @@ export class Listeners {
    * bind fails (the sockets opened by this call are closed again, the old ones stay).
    */
   async apply(wanted: ListenerConfig[]): Promise<void> {
+    await this.openMissing(wanted)
+    this.closeExcept(wanted)
+  }
+
+  /**
+   * First half of a reload: open the binds of `wanted` not open yet and return them; close
+   * nothing. A bind that fails closes the ones this call opened and rejects with a ListenError.
+   */
+  async openMissing(wanted: ListenerConfig[]): Promise<string[]> {
     const opened: string[] = []
     for (const l of wanted) {
       if (this.servers.has(l.bind)) continue
@@ -52,8 +61,18 @@ export class Listeners {
         throw new ListenError(explain(l, err as NodeJS.ErrnoException))
       }
     }
+    return opened
+  }
+
+  /** Second half: close every bind `wanted` does not have (connections already accepted live on). */
+  closeExcept(wanted: ListenerConfig[]): void {
     const keep = new Set(wanted.map((l) => l.bind))
     for (const bind of [...this.servers.keys()]) if (!keep.has(bind)) this.closeOne(bind)
+  }
+
+  /** Close the given binds (a reload that failed after openMissing). */
+  closeBinds(binds: string[]): void {
+    for (const bind of binds) this.closeOne(bind)
   }
 
   private open(l: ListenerConfig): Promise<net.Server> {

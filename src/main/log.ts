@@ -10,8 +10,16 @@ export interface Logs {
   error: Logger
   /** null when `[log] access = "off"`. Records arrive as ready-made JSON lines from the workers. */
   access: AccessSink | null
+  /**
+   * Open the log files again by name (after logrotate moved them). Lines written meanwhile are
+   * buffered and go to the new file; if it cannot be opened (permissions after dropping root),
+   * the error is reported and writing goes on to the old one.
+   */
   reopen(): void
+  /** Write out what is buffered, synchronously, as far as possible (before an immediate exit). */
   flush(): void
+  /** Write out what is buffered and close the files (graceful stop); bounded by `timeoutMs`. */
+  close(timeoutMs?: number): Promise<void>
 }
 
 /** Writes access-log lines (already JSON, from the workers) to the configured destination. */
@@ -22,8 +30,23 @@ export interface AccessSink {
 type Destination = ReturnType<typeof pino.destination>
 
 function destination(target: string, fd: number): Destination {
-  if (target === 'stdout' || target === 'stderr') return pino.destination({ fd, sync: false })
-  return pino.destination({ dest: target, sync: false, mkdir: true })
+  const dest = target === 'stdout' || target === 'stderr'
+    ? pino.destination({ fd, sync: false })
+    : pino.destination({ dest: target, sync: false, mkdir: true })
+  // Without a listener an 'error' (a reopen refused, a full disk) would be thrown and end the
+  // process; a log that cannot be written must not stop the proxy.
+  dest.on('error', (err: Error) => {
+    try { process.stderr.write(`portico: log ${target}: ${err.message}\n`) } catch { /* nowhere left to say it */ }
+  })
+  return dest
+}
+
+function closeDestination(dest: Destination, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, timeoutMs)
+    dest.once('close', () => { clearTimeout(t); resolve() })
+    try { dest.end() } catch { clearTimeout(t); resolve() }
+  })
 }
 
 export function openLogs(config: LogConfig): Logs {
@@ -48,6 +71,9 @@ export function openLogs(config: LogConfig): Logs {
     flush() {
       try { errorDest.flushSync() } catch { /* not ready yet: nothing buffered */ }
       if (accessDest !== null) try { accessDest.flushSync() } catch { /* idem */ }
+    },
+    async close(timeoutMs = 5000) {
+      await Promise.all([closeDestination(errorDest, timeoutMs), accessDest === null ? null : closeDestination(accessDest, timeoutMs)])
     },
   }
 }

@@ -1,9 +1,10 @@
 // The main thread's life: open logs and listen sockets, drop privileges, start the first
 // generation and the process-wide services (health checks, runtime API sockets, metrics), then
-// react to signals: HUP reload, TERM drain and exit, INT exit now, USR1 reopen logs.
+// react to signals (signals.ts): HUP reload, TERM drain and exit, INT exit now, USR1 reopen logs.
 
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
+import { isDeepStrictEqual } from 'node:util'
 import { loadConfig, formatProblems } from '../shared/config/load.ts'
 import type { Config } from '../shared/config/types.ts'
 import { ListenerCell, ListenerCounter } from '../shared/layout.ts'
@@ -16,8 +17,27 @@ import { startHealthChecker } from './health/checker.ts'
 import { startRuntimeSockets } from './runtime/server.ts'
 import type { RuntimeContext } from './runtime/context.ts'
 import { startMetricsServer } from './metrics.ts'
+import { installSignals } from './signals.ts'
 
 interface Closable { close(): Promise<void> }
+
+export interface ReloadResult { ok: boolean; message: string }
+
+/**
+ * How long a generation's threads may take to load the worker module. Type stripping every .ts
+ * file takes ~0.3 s per thread on an idle machine and several seconds on a loaded one.
+ */
+const WORKER_START_TIMEOUT_MS = 30_000
+/** Accepted sockets held while nothing may serve them yet (before privileges are dropped, or a listener opened by a reload not switched yet). */
+const MAX_HELD_SOCKETS = 4096
+
+/** A failure before serving (worker threads that do not start): exit 1 with this message. */
+export class StartError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'StartError'
+  }
+}
 
 export class Main {
   readonly file: string
@@ -26,14 +46,24 @@ export class Main {
   readonly startedAtMs = Date.now()
   current: Generation
   private readonly listeners: Listeners
+  /** Generations still draining. */
   private readonly old = new Set<Generation>()
   private readonly ticketKeys = randomBytes(48)
   private health: { stop(): void } | null = null
   private runtime: Closable | null = null
   private metrics: Closable | null = null
   private nextGeneration = 2
-  private isReloading = false
+  /** The reload running now, and the one queued behind it (at most one: it reads the file when it runs). */
+  private reloading: Promise<ReloadResult> | null = null
+  private queuedReload: Promise<ReloadResult> | null = null
+  /** Privileges are dropped and generation 1 is up: accepted sockets go to worker threads. */
+  private isServing = false
+  /** A reload was asked for while starting: run it right after (the file may have changed). */
+  private isReloadAfterStart = false
   private isStopping = false
+  private stopped: Promise<void> | null = null
+  /** Sockets accepted while they cannot be dispatched yet (see MAX_HELD_SOCKETS); never read. */
+  private held: Array<{ socket: Socket; bind: string }> = []
   /** Binds ("host:port") → listener index in the current generation. */
   private bindIndex = new Map<string, number>()
 
@@ -50,19 +80,28 @@ export class Main {
     this.bindIndex = new Map(this.current.config.listeners.map((l, i) => [l.bind, i]))
   }
 
+  /**
+   * Bind everything that may need root (listen sockets, runtime sockets, the metrics port), drop
+   * privileges, wait for the worker threads, then serve. Connections accepted before that wait in
+   * the kernel's accept queue or, once accepted, untouched in `held`: no traffic is handled as root.
+   */
   async start(): Promise<void> {
     const config = this.current.config
     await this.listeners.apply(config.listeners)
     const ctx = this.context()
     this.runtime = await startRuntimeSockets(ctx, config.runtime)
-    // Sockets and ports are bound: now give up root, before any traffic is handled.
-    dropPrivileges(config.global, [config.runtime.statsSocket, config.runtime.adminSocket])
     if (config.runtime.metrics !== null) this.metrics = await startMetricsServer(config.runtime.metrics, ctx)
+    dropPrivileges(config.global, [config.runtime.statsSocket, config.runtime.adminSocket])
+    const ready = await this.current.ready(WORKER_START_TIMEOUT_MS)
+    if (!ready.ok) throw new StartError(ready.message)
     this.health = startHealthChecker(config, this.current.cells, this.logs.error)
+    this.isServing = true
+    this.releaseHeld()
     this.logs.error.info({
       event: 'started', version: this.version, workers: config.global.workers,
       listeners: config.listeners.map((l) => `${l.name}=${l.bind}`),
     }, `portico ${this.version} serving ${config.listeners.map((l) => l.bind).join(', ')} with ${config.global.workers} worker threads`)
+    if (this.isReloadAfterStart) void this.reload()
   }
 
   context(): RuntimeContext {
@@ -77,10 +116,21 @@ export class Main {
   }
 
   private onAccept(socket: Socket, bind: string): void {
-    const gen = this.current
+    if (this.isStopping) {
+      socket.destroy()
+      return
+    }
     const index = this.bindIndex.get(bind) ?? -1
+    // Not servable yet: before privileges are dropped, or on a listener a reload has opened but not
+    // switched to. Hold it (paused, unread) rather than refuse it; the reload ends either way.
+    if (!this.isServing || index < 0) {
+      if (this.held.length < MAX_HELD_SOCKETS && (!this.isServing || this.reloading !== null)) this.held.push({ socket, bind })
+      else socket.destroy()
+      return
+    }
+    const gen = this.current
     const cells = gen.cells
-    if (index < 0 || this.isStopping || cells.listener(index, ListenerCell.Enabled) === 0) {
+    if (cells.listener(index, ListenerCell.Enabled) === 0) {
       socket.destroy()
       return
     }
@@ -93,6 +143,16 @@ export class Main {
     gen.dispatch(socket, index)
   }
 
+  /** Dispatch what was held, now that the current generation is settled; refuse what it has no listener for. */
+  private releaseHeld(): void {
+    const held = this.held
+    this.held = []
+    for (const h of held) {
+      if (this.bindIndex.has(h.bind)) this.onAccept(h.socket, h.bind)
+      else h.socket.destroy()
+    }
+  }
+
   private openConnections(): number {
     let n = this.current.connections
     for (const g of this.old) n += g.connections
@@ -100,61 +160,119 @@ export class Main {
   }
 
   /**
-   * Read and validate the file again; if valid, start a new generation, switch new connections
-   * to it and drain the old one. On any problem the running config keeps serving.
+   * Read and validate the file again; if valid, start a new generation, wait for its threads,
+   * switch new connections to it and drain the old one. On any problem the running config keeps
+   * serving and the problem is logged. Never rejects. A reload asked for while one runs is
+   * queued (once): it reads the file after the running one ends, so the last write wins.
    */
-  async reload(): Promise<{ ok: boolean; message: string }> {
-    if (this.isStopping) return { ok: false, message: 'stopping' }
-    if (this.isReloading) return { ok: false, message: 'a reload is already running' }
-    this.isReloading = true
+  reload(): Promise<ReloadResult> {
+    if (this.isStopping) return Promise.resolve({ ok: false, message: 'stopping' })
+    if (!this.isServing) {
+      this.isReloadAfterStart = true
+      return Promise.resolve({ ok: false, message: 'still starting: reloading once started' })
+    }
+    if (this.reloading === null) {
+      this.reloading = this.runReload().finally(() => { this.reloading = null })
+      return this.reloading
+    }
+    if (this.queuedReload === null) {
+      this.queuedReload = this.reloading.then(() => {
+        this.queuedReload = null
+        return this.reload()
+      })
+    }
+    return this.queuedReload
+  }
+
+  private async runReload(): Promise<ReloadResult> {
+    const log = this.logs.error
     try {
       const { config, problems } = loadConfig(this.file)
       if (config === null || problems.length > 0) {
         const text = formatProblems(this.file, problems)
-        this.logs.error.error({ event: 'reload_failed', problems }, `reload refused, still serving the previous config:\n${text}`)
+        log.error({ event: 'reload_failed', problems }, `reload refused, still serving the previous config:\n${text}`)
         return { ok: false, message: text }
       }
       const previous = this.current
+      this.warnRestartOnly(previous.config, config)
       const next = new Generation(this.nextGeneration++, config, this.logs, previous, this.ticketKeys)
-      try {
-        await this.listeners.apply(config.listeners)
-      } catch (err) {
-        await next.destroy()
-        const message = err instanceof ListenError ? err.message : String(err)
-        this.logs.error.error({ event: 'reload_failed' }, `reload refused, still serving the previous config: ${message}`)
-        return { ok: false, message }
+      const ready = await next.ready(WORKER_START_TIMEOUT_MS)
+      let opened: string[] = []
+      let failure = ready.ok ? null : ready.message
+      if (failure === null) {
+        try {
+          opened = await this.listeners.openMissing(config.listeners)
+        } catch (err) {
+          failure = err instanceof ListenError ? err.message : String(err)
+        }
       }
+      if (failure === null && this.isStopping) failure = 'stopping'
+      if (failure !== null) {
+        this.listeners.closeBinds(opened)
+        this.releaseHeld()
+        await next.destroy()
+        log.error({ event: 'reload_failed', generation: next.id }, `reload refused, still serving the previous config: ${failure}`)
+        return { ok: false, message: failure }
+      }
+      // The switch: from here new connections go to `next`.
       this.current = next
       this.indexBinds()
+      this.releaseHeld()
+      this.listeners.closeExcept(config.listeners)
       this.health?.stop()
-      this.health = startHealthChecker(config, next.cells, this.logs.error)
+      this.health = startHealthChecker(config, next.cells, log)
       this.old.add(previous)
-      this.logs.error.info({ event: 'reloaded', generation: next.id }, `configuration reloaded: generation ${next.id}`)
-      previous.drain(config.global.drainTimeoutMs).then(() => {
-        this.old.delete(previous)
-        this.logs.error.info({ event: 'generation_drained', generation: previous.id }, `generation ${previous.id} drained`)
-      }, () => {})
+      log.info({ event: 'reloaded', generation: next.id, listeners: config.listeners.map((l) => `${l.name}=${l.bind}`) },
+        `configuration reloaded: generation ${next.id}`)
+      void previous.drain(config.global.drainTimeoutMs).then(() => this.retire(previous))
       return { ok: true, message: `generation ${next.id}` }
     } catch (err) {
-      this.logs.error.error({ event: 'reload_failed', err }, `reload failed, still serving the previous config: ${(err as Error).message}`)
+      log.error({ event: 'reload_failed', err }, `reload failed, still serving the previous config: ${(err as Error).message}`)
       return { ok: false, message: (err as Error).message }
-    } finally {
-      this.isReloading = false
     }
   }
 
-  /** Graceful stop: no new connections, in-flight requests finish (bounded by drain_timeout). */
-  async stop(): Promise<void> {
-    if (this.isStopping) return
+  /** A drained generation is gone: what it counted after its successor took over joins the live totals. */
+  private retire(gen: Generation): void {
+    this.old.delete(gen)
+    if (gen.counterBaseline !== null && gen !== this.current) this.current.addCounts(gen, gen.counterBaseline)
+    gen.counterBaseline = null
+    this.logs.error.info({ event: 'generation_drained', generation: gen.id }, `generation ${gen.id} drained`)
+  }
+
+  /** Settings a generation cannot change: they belong to the process. Say so rather than ignore them silently. */
+  private warnRestartOnly(before: Config, after: Config): void {
+    const changed: string[] = []
+    if (!isDeepStrictEqual(before.log, after.log)) changed.push('[log]')
+    if (!isDeepStrictEqual(before.runtime, after.runtime)) changed.push('[runtime]')
+    if (before.global.user !== after.global.user || before.global.group !== after.global.group) changed.push('global.user/group')
+    if (changed.length > 0) {
+      this.logs.error.warn({ event: 'reload_restart_needed', keys: changed },
+        `reload: ${changed.join(', ')} changed; these take effect on restart, the running values stay`)
+    }
+  }
+
+  /**
+   * Graceful stop: close the listen sockets (new connections are refused), let in-flight
+   * requests finish within drain_timeout, then close the logs. Resolves when all is done.
+   */
+  stop(): Promise<void> {
+    if (this.stopped === null) this.stopped = this.runStop()
+    return this.stopped
+  }
+
+  private async runStop(): Promise<void> {
     this.isStopping = true
     this.logs.error.info({ event: 'stopping' }, 'stopping: draining connections')
     this.listeners.closeAll()
+    for (const h of this.held) h.socket.destroy()
+    this.held = []
     this.health?.stop()
     await Promise.all([this.runtime?.close(), this.metrics?.close()])
     const timeout = this.current.config.global.drainTimeoutMs
     await Promise.all([this.current, ...this.old].map((g) => g.drain(timeout)))
     this.logs.error.info({ event: 'stopped' }, 'stopped')
-    this.logs.flush()
+    await this.logs.close()
   }
 }
 
@@ -162,23 +280,17 @@ export class Main {
 export async function runMain(config: Config, file: string, version: string): Promise<number> {
   const logs = openLogs(config.log)
   const main = new Main(config, file, version, logs)
+  // Signals first: a SIGHUP or SIGTERM that arrives while starting must not kill the process
+  // with the default action.
+  installSignals(main, logs)
   try {
     await main.start()
   } catch (err) {
-    const message = err instanceof ListenError || err instanceof PrivilegeError ? err.message : (err as Error).stack ?? String(err)
+    const known = err instanceof ListenError || err instanceof PrivilegeError || err instanceof StartError
+    const message = known ? (err as Error).message : (err as Error).stack ?? String(err)
     process.stderr.write(`portico: ${message}\n`)
     logs.flush()
     process.exit(1)
   }
-  process.on('SIGHUP', () => { void main.reload() })
-  process.on('SIGUSR1', () => logs.reopen())
-  process.on('SIGTERM', () => {
-    main.stop().then(() => process.exit(0), () => process.exit(1))
-  })
-  process.on('SIGINT', () => {
-    logs.error.info({ event: 'stopped' }, 'stopped by SIGINT')
-    logs.flush()
-    process.exit(130)
-  })
   return -1
 }

@@ -1,0 +1,129 @@
+// Hot reload end to end (SIGHUP and the admin socket's `reload`): a steady keep-alive load through
+// ten reloads that each change a route and a weight, with nothing failed; listeners kept, added and
+// removed by bind address; an invalid config refused with its key path while the old one serves.
+
+import t from 'tap'
+import http from 'node:http'
+import net from 'node:net'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { canConnect, freePort, request, sleep, startOrigin, startPortico } from './harness.ts'
+import type { Origin, Portico } from './harness.ts'
+
+/** Generation `gen`'s config: route `/v<gen>/` exists only in it; s2's weight alternates 0 / 100. */
+function reloadConfig(port: number | string, a: Origin, b: Origin, gen: number, extra = ''): string {
+  return `
+[global]
+workers = 2
+drain_timeout = "5s"
+${extra}
+[log]
+access = "off"
+[[listeners]]
+name = "web"
+bind = "127.0.0.1:${port}"
+[[routes]]
+name = "v${gen}"
+path_prefix = "/v${gen}/"
+upstream = "app"
+[[routes]]
+name = "load"
+path_prefix = "/load/"
+upstream = "app"
+[[upstreams]]
+name = "app"
+[[upstreams.servers]]
+name = "s1"
+address = "127.0.0.1:${a.port}"
+weight = 100
+[[upstreams.servers]]
+name = "s2"
+address = "127.0.0.1:${b.port}"
+weight = ${gen % 2 === 0 ? 0 : 100}
+`
+}
+
+/** Wait for the log line that says generation `gen` took over. */
+function reloaded(p: Portico, gen: number): Promise<string> {
+  return p.waitFor(new RegExp(`"event":"reloaded".*"generation":${gen}\\b`), 10_000)
+}
+
+interface LoadStats {
+  ok: number
+  badStatus: Map<number, number>
+  /** Errors on a connection that had already carried a request (the keep-alive close race). */
+  reusedErrors: string[]
+  /** Errors on a fresh connection: refused, reset, hang-ups. */
+  freshErrors: string[]
+}
+
+/**
+ * `clients` loops, each sending GETs one after the other on a shared keep-alive agent until
+ * `until()` is true. Every outcome is counted; nothing is retried.
+ */
+async function steadyLoad(port: number, clients: number, until: () => boolean, stats: LoadStats): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients })
+  const one = (n: number): Promise<void> => new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: `/load/${n}`, agent }, (res) => {
+      res.resume()
+      res.on('end', () => {
+        if (res.statusCode === 200) stats.ok++
+        else stats.badStatus.set(res.statusCode ?? 0, (stats.badStatus.get(res.statusCode ?? 0) ?? 0) + 1)
+        resolve()
+      })
+      res.on('error', (err) => { stats.freshErrors.push(`response: ${err.message}`); resolve() })
+    })
+    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')))
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      (req.reusedSocket ? stats.reusedErrors : stats.freshErrors).push(`${err.code ?? ''} ${err.message}`)
+      resolve()
+    })
+    req.end()
+  })
+  const loop = async (c: number): Promise<void> => {
+    for (let i = 0; i < 1_000_000 && !until(); i++) await one(c * 1_000_000 + i)
+  }
+  await Promise.all(Array.from({ length: clients }, (_, c) => loop(c)))
+  agent.destroy()
+}
+
+t.test('ten reloads under a steady keep-alive load: nothing fails, each new config is in effect', async (t) => {
+  const a = await startOrigin('s1')
+  const b = await startOrigin('s2')
+  const p = await startPortico(reloadConfig('{{PORT}}', a, b, 1))
+  t.teardown(async () => { await p.stop(); await a.close(); await b.close() })
+  await p.waitFor(/"event":"started"/)
+  const live = p.port
+  const stats: LoadStats = { ok: 0, badStatus: new Map(), reusedErrors: [], freshErrors: [] }
+  let isDone = false
+  const load = steadyLoad(live, 50, () => isDone, stats)
+  const startedMs = Date.now()
+  await sleep(300)
+  for (let gen = 2; gen <= 11; gen++) {
+    writeFileSync(p.file, reloadConfig(live, a, b, gen))
+    const before = stats.ok
+    p.proc.kill('SIGHUP')
+    await reloaded(p, gen)
+    // The new route answers at once on a new connection; the previous generation's is gone.
+    const fresh = await request(live, { path: `/v${gen}/x` })
+    t.equal(fresh.status, 200, `generation ${gen}: /v${gen}/ answers`)
+    const gone = await request(live, { path: `/v${gen - 1}/x` })
+    t.equal(gone.status, 404, `generation ${gen}: /v${gen - 1}/ is gone`)
+    if (gen % 2 === 0) {
+      // s2 has weight 0 in this generation: new connections only reach s1.
+      const who = new Set<string>()
+      for (let i = 0; i < 6; i++) who.add(String((await request(live, { path: `/v${gen}/w${i}` })).headers['x-server']))
+      t.same([...who], ['s1'], `generation ${gen}: weight 0 keeps s2 out`)
+    }
+    await sleep(Math.max(0, startedMs + (gen - 1) * 900 - Date.now()))
+    t.ok(stats.ok > before, `generation ${gen}: the load kept flowing (${stats.ok - before} requests)`)
+  }
+  await sleep(Math.max(0, startedMs + 10_000 - Date.now()))
+  isDone = true
+  await load
+  t.ok(stats.ok > 2000, `steady load: ${stats.ok} requests answered`)
+  t.same(Object.fromEntries(stats.badStatus), {}, 'no request got an error status')
+  t.same(stats.freshErrors, [], 'no connection error')
+  t.same(stats.reusedErrors, [], 'no keep-alive connection was closed under a request')
+  t.notOk(p.stderr.some((l) => /"level":50/.test(l)), 'no error logged')
+})
