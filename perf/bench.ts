@@ -69,7 +69,7 @@ function versions(): Record<string, string> {
     wrk: first(['wrk', '-v']),
     h2load: first(['h2load', '--version']),
     openssl: first(['openssl', 'version']),
-    portico: first(['git', '-C', dirname(PORTICO_ENTRY), 'log', '-1', '--format=%h %s']),
+    portico: first(['git', '-C', dirname(PORTICO_ENTRY), 'log', '-1', '--format=%h (%cI)']),
   }
 }
 
@@ -181,7 +181,7 @@ async function bench(): Promise<number> {
   }
 
   const warmed = new Set<string>()
-  const runsTotal = loadScenarios.length * targets.length * opts.rounds
+  const runsTotal = loadScenarios.reduce((n, s) => n + targets.filter((t) => ctxFor(t, s) !== null).length, 0) * opts.rounds
   let runNo = 0
   for (let round = 1; round <= opts.rounds; round++) {
     // Rotate who goes first each round, so no target always runs right after the same one.
