@@ -69,7 +69,10 @@ function versions(): Record<string, string> {
     wrk: first(['wrk', '-v']),
     h2load: first(['h2load', '--version']),
     openssl: first(['openssl', 'version']),
-    portico: first(['git', '-C', dirname(PORTICO_ENTRY), 'log', '-1', '--format=%h (%cI)']),
+    // The harness runs the working tree, which may hold changes not yet committed.
+    portico:
+      first(['git', '-C', dirname(PORTICO_ENTRY), 'log', '-1', '--format=%h (%cI)']) +
+      (runSync(['git', '-C', dirname(PORTICO_ENTRY), 'status', '--porcelain', '--', '.'], 10_000).out.trim() !== '' ? ' + uncommitted changes in src/' : ''),
   }
 }
 
@@ -162,6 +165,10 @@ async function bench(): Promise<number> {
       skipped.push(oneLine(`${t.label} tls scenarios: ${t.tlsSkipReason}`))
       log(`${t.label}: TLS scenarios skipped: ${t.tlsSkipReason}`)
     }
+    if (cert !== null && t.tlsSkipReason === null && t.h2SkipReason !== null && groups.includes('h2')) {
+      skipped.push(oneLine(`${t.label} h2: ${t.h2SkipReason}`))
+      log(`${t.label}: h2 skipped: ${t.h2SkipReason}`)
+    }
     log(`${t.label} up (pid ${t.proc.pid}) on :${t.plainPort}${t.tlsPort > 0 ? ` and TLS :${t.tlsPort}` : ''}`)
     targets.push(t)
   }
@@ -177,6 +184,7 @@ async function bench(): Promise<number> {
   const ctxFor = (t: Target, s: Scenario): LoadContext | null => {
     const port = s.isTls ? t.tlsPort : t.plainPort
     if (port === 0) return null
+    if (s.tool === 'h2load' && t.h2SkipReason !== null) return null
     return { scripts, proxyPid: t.proc.pid, upstreamPids, port }
   }
 

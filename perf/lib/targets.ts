@@ -34,6 +34,8 @@ export interface Target {
   tlsPort: number
   /** Why TLS scenarios are skipped for this target, or null. */
   tlsSkipReason: string | null
+  /** Why h2 is skipped (TLS works but ALPN does not pick h2), or null. */
+  h2SkipReason: string | null
   configFile: string
 }
 
@@ -52,17 +54,20 @@ export function probeHttp(port: number, path: string, timeoutMs: number): Promis
   })
 }
 
-/** TLS 1.3 handshake with ALPN h2 and an HTTP/1.1-free check: resolves the ALPN chosen or an error. */
-export function probeTls(port: number, timeoutMs: number): Promise<string> {
+/**
+ * TLS 1.3 handshake offering ALPN h2 and http/1.1: resolves the protocol chosen ("h2",
+ * "http/1.1", or "none" when the server ignores ALPN), or an error message.
+ */
+export function probeTls(port: number, timeoutMs: number): Promise<{ alpn: string } | { error: string }> {
   return new Promise((resolve) => {
     const sock = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'], minVersion: 'TLSv1.3', timeout: timeoutMs })
     sock.once('secureConnect', () => {
       const alpn = sock.alpnProtocol
       sock.destroy()
-      resolve(alpn === 'h2' ? 'ok' : `ALPN chose ${JSON.stringify(alpn)}, expected "h2"`)
+      resolve({ alpn: typeof alpn === 'string' ? alpn : 'none' })
     })
     sock.once('timeout', () => sock.destroy(new Error(`no TLS handshake within ${timeoutMs}ms`)))
-    sock.once('error', (e) => resolve(e.message))
+    sock.once('error', (e) => resolve({ error: e.message }))
   })
 }
 
@@ -132,6 +137,7 @@ export async function startTarget(
   const plainOnly = await launch(spec, { ...wiring, tlsPort: 0 })
   if (typeof plainOnly === 'string') return first
   plainOnly.tlsSkipReason = `failed to start with a TLS listener: ${first}`
+  plainOnly.h2SkipReason = plainOnly.tlsSkipReason
   return plainOnly
 }
 
@@ -165,12 +171,15 @@ async function launch(spec: TargetSpec, w: Wiring): Promise<Target | string> {
     await stopProc(proc)
     return `GET /upload through ${spec.label} gave ${uploadStatus}, expected 200 from the upload origin`
   }
+  let h2SkipReason: string | null = w.tlsPort > 0 ? null : 'no TLS listener'
   if (w.tlsPort > 0) {
-    const tlsWhy = await probeTls(w.tlsPort, 3000)
-    if (tlsWhy !== 'ok') {
+    const probe = await probeTls(w.tlsPort, 3000)
+    if ('error' in probe) {
       await stopProc(proc)
-      return `TLS listener :${w.tlsPort}: ${tlsWhy}`
+      return `TLS listener :${w.tlsPort}: ${probe.error}`
     }
+    // TLS works but h2 is not offered: keep the TLS/1.1 scenarios, skip only h2.
+    if (probe.alpn !== 'h2') h2SkipReason = `TLS listener :${w.tlsPort} chose ALPN ${JSON.stringify(probe.alpn)} when offered h2`
   }
   return {
     label: spec.label,
@@ -180,6 +189,7 @@ async function launch(spec: TargetSpec, w: Wiring): Promise<Target | string> {
     plainPort: w.plainPort,
     tlsPort: w.tlsPort,
     tlsSkipReason: w.tlsPort > 0 ? null : 'no TLS listener requested',
+    h2SkipReason,
     configFile,
   }
 }
