@@ -189,7 +189,11 @@ export class Main {
     try {
       const { config, problems } = loadConfig(this.file)
       if (config === null || problems.length > 0) {
-        const text = formatProblems(this.file, problems)
+        let text = formatProblems(this.file, problems)
+        const user = this.current.config.global.user
+        if (user !== null && problems.some((p) => /permission denied/i.test(p.message))) {
+          text += `\n(portico runs as global.user "${user}" once started: the config file and what it names must be readable by that user)`
+        }
         log.error({ event: 'reload_failed', problems }, `reload refused, still serving the previous config:\n${text}`)
         return { ok: false, message: text }
       }

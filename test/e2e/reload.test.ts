@@ -5,18 +5,18 @@
 import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { canConnect, freePort, request, sleep, startOrigin, startPortico } from './harness.ts'
 import type { Origin, Portico } from './harness.ts'
 
 /** Generation `gen`'s config: route `/v<gen>/` exists only in it; s2's weight alternates 0 / 100. */
-function reloadConfig(port: number | string, a: Origin, b: Origin, gen: number, extra = ''): string {
+function reloadConfig(port: number | string, a: Origin, b: Origin, gen: number): string {
   return `
 [global]
 workers = 2
 drain_timeout = "5s"
-${extra}
 [log]
 access = "off"
 [[listeners]]
@@ -127,3 +127,107 @@ t.test('ten reloads under a steady keep-alive load: nothing fails, each new conf
   t.same(stats.reusedErrors, [], 'no keep-alive connection was closed under a request')
   t.notOk(p.stderr.some((l) => /"level":50/.test(l)), 'no error logged')
 })
+
+/** Two origins and a config with the given listeners ("name=port"), one route per listener name. */
+function listenersConfig(a: Origin, listeners: Array<[string, number | string]>): string {
+  return `
+[global]
+workers = 2
+drain_timeout = "5s"
+[log]
+access = "off"
+${listeners.map(([name, port]) => `[[listeners]]\nname = "${name}"\nbind = "127.0.0.1:${port}"\n`).join('\n')}
+[[routes]]
+name = "all"
+upstream = "app"
+[[upstreams]]
+name = "app"
+[[upstreams.servers]]
+name = "s1"
+address = "127.0.0.1:${a.port}"
+`
+}
+
+t.test('reload keeps unchanged listeners open throughout, opens added ones and closes removed ones', async (t) => {
+  const a = await startOrigin('s1')
+  const removedPort = await freePort()
+  const addedPort = await freePort()
+  const p = await startPortico(listenersConfig(a, [['kept', '{{PORT}}'], ['removed', removedPort]]))
+  t.teardown(async () => { await p.stop(); await a.close() })
+  await p.waitFor(/"event":"started"/)
+  t.equal((await request(removedPort)).status, 200, 'the listener to be removed serves before the reload')
+  t.notOk(await canConnect(addedPort), 'the listener to be added is not open yet')
+  // Connect to the kept listener in a tight loop across the whole reload: not one refusal.
+  let isDone = false
+  let connects = 0
+  const refusals: string[] = []
+  const prober = (async () => {
+    for (let i = 0; i < 100_000 && !isDone; i++) {
+      if (await canConnect(p.port)) connects++
+      else refusals.push(`attempt ${i}`)
+    }
+  })()
+  writeFileSync(p.file, listenersConfig(a, [['kept', p.port], ['added', addedPort]]))
+  p.proc.kill('SIGHUP')
+  await reloaded(p, 2)
+  await sleep(200)
+  isDone = true
+  await prober
+  t.same(refusals, [], `the kept listener never refused a connection (${connects} connects during the reload)`)
+  t.ok(connects > 10, 'the probe ran during the reload')
+  t.equal((await request(p.port)).status, 200, 'the kept listener serves generation 2')
+  t.equal((await request(addedPort)).status, 200, 'the added listener serves')
+  t.notOk(await canConnect(removedPort), 'the removed listener is closed')
+})
+
+t.test('an invalid config on reload is refused with its key path; the running config keeps serving', async (t) => {
+  const a = await startOrigin('s1')
+  const b = await startOrigin('s2')
+  const p = await startPortico(reloadConfig('{{PORT}}', a, b, 1))
+  t.teardown(async () => { await p.stop(); await a.close(); await b.close() })
+  await p.waitFor(/"event":"started"/)
+  writeFileSync(p.file, reloadConfig(p.port, a, b, 2).replace('weight = 100', 'weight = 300'))
+  p.proc.kill('SIGHUP')
+  const line = await p.waitFor(/"event":"reload_failed"/)
+  const rec = JSON.parse(line) as { level: number; problems: Array<{ path: string; line: number }>; msg: string }
+  t.equal(rec.level, 50, 'logged at error level')
+  t.same(rec.problems.map((x) => x.path), ['upstreams[0].servers[0].weight'], 'the problem carries its key path')
+  t.ok(rec.problems[0].line > 0, 'and its line')
+  t.match(rec.msg, /still serving the previous config/)
+  t.equal((await request(p.port, { path: '/v1/x' })).status, 200, 'generation 1 still serves its route')
+  t.equal((await request(p.port, { path: '/v2/x' })).status, 404, "the refused config's route does not exist")
+  // Fixed, the next reload goes through.
+  writeFileSync(p.file, reloadConfig(p.port, a, b, 2))
+  p.proc.kill('SIGHUP')
+  await reloaded(p, 2)
+  t.equal((await request(p.port, { path: '/v2/x' })).status, 200, 'the corrected config is in effect')
+})
+
+t.test('reload on the admin socket: the reply says which generation, or what is wrong', async (t) => {
+  const a = await startOrigin('s1')
+  const b = await startOrigin('s2')
+  const admin = join(mkdtempSync(join(tmpdir(), 'portico-admin-')), 'admin.sock')
+  const runtime = `[runtime]\nadmin_socket = "${admin}"\n`
+  const p = await startPortico(reloadConfig('{{PORT}}', a, b, 1) + runtime)
+  t.teardown(async () => { await p.stop(); await a.close(); await b.close() })
+  await p.waitFor(/"event":"started"/)
+  writeFileSync(p.file, reloadConfig(p.port, a, b, 2) + runtime)
+  t.match(await adminCommand(admin, 'reload'), /^generation 2\n/, 'a good file: the new generation number')
+  t.equal((await request(p.port, { path: '/v2/x' })).status, 200, 'its route answers')
+  writeFileSync(p.file, reloadConfig(p.port, a, b, 3).replace('path_prefix = "/v3/"', 'path_prefix = "v3"') + runtime)
+  const reply = await adminCommand(admin, 'reload')
+  t.match(reply, /routes\[0\]\.path_prefix/, `a bad file: the problem with its key path (${reply.trim()})`)
+  t.equal((await request(p.port, { path: '/v2/x' })).status, 200, 'generation 2 keeps serving')
+})
+
+function adminCommand(path: string, command: string, timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(path)
+    const chunks: Buffer[] = []
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`${path}: no answer to "${command}"`)) }, timeoutMs)
+    s.on('connect', () => s.write(command + '\n'))
+    s.on('data', (c: Buffer) => chunks.push(c))
+    s.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(chunks).toString()) })
+    s.on('error', (e) => { clearTimeout(timer); reject(e) })
+  })
+}
