@@ -803,6 +803,11 @@ export class Session implements ConnOwner {
     this.conn = null
     if (conn !== null) conn.destroy()
     const failed = this.server
+    // Connect failures and timeouts are logged where they are detected; these two are not.
+    if (code === 'upstream_reset' || code === 'upstream_bad_response') {
+      ctx.event('warn', { event: code, server: this.serverName() },
+        code === 'upstream_reset' ? `upstream ${this.serverName()} closed the connection before responding` : `upstream ${this.serverName()} sent an invalid response`)
+    }
     // Nothing of the body went out yet (it waits in pendingBody or still on the client side),
     // or all of it is buffered and can go out again.
     const isReplayable = this.replayBody !== null
