@@ -109,7 +109,8 @@ t.test('global.max_connections = 5: of 10 clients, 5 are served and 5 closed at 
 t.test('default head limits: 431 over 16 KiB or 100 fields, 414 over an 8 KiB request line; nothing forwarded', async (t) => {
   const a = await startOrigin('s1')
   // Node's own limit is 16 KiB too, and portico adds X-Forwarded-*: let the origin take more.
-  a.server.maxHeaderSize = 65536
+  const originServer = a.server as http.Server & { maxHeaderSize: number }
+  originServer.maxHeaderSize = 65536
   t.teardown(() => a.close())
   const p = await startPortico(basicConfig([a]))
   t.teardown(() => p.stop())
