@@ -18,10 +18,27 @@ import type { ConnectionTask, WorkerInit } from '../shared/worker-init.ts'
 import type { Logs } from './log.ts'
 
 /**
- * The module piscina loads in every worker thread. The standalone binary (tools/sea/main.ts)
- * points `url` at the worker bundle it extracts before the first generation starts.
+ * Set on globalThis.porticoStandalone by the standalone binary (tools/sea/extract.ts) before any
+ * of portico's modules run: where it extracted what worker threads load from disk.
  */
-export const workerModule = { url: new URL('../worker/worker.ts', import.meta.url).href }
+export interface Standalone {
+  /** file: URL of the extraction directory, with a trailing '/'; `import.meta.url` resolves under it. */
+  root: string
+  /** file: URL of the bundled worker module (worker/worker.ts and its imports). */
+  workerUrl: string
+  /** Path of piscina's own thread entry, bundled. */
+  piscinaWorker: string
+  /** The directory and its files, handed to global.user when privileges are dropped. */
+  dir: string
+  files: string[]
+}
+
+export function standalone(): Standalone | null {
+  return (globalThis as { porticoStandalone?: Standalone }).porticoStandalone ?? null
+}
+
+/** The module piscina loads in every worker thread: worker/worker.ts, or its bundle in the standalone binary. */
+const WORKER_URL = standalone()?.workerUrl ?? new URL('../worker/worker.ts', import.meta.url).href
 /** Per worker slot: 1 MiB holds several thousand access-log lines between two reader wake-ups. */
 const RING_BYTES = 1 << 20
 /** How often the reader looks at the rings when none has woken it (a worker may not notify). */
@@ -84,7 +101,7 @@ export class Generation {
     }
     const init: WorkerInit = { config, generation: id, buffers, rings: ringBuffers, ticketKeys: ticketKeys ?? randomBytes(48) }
     this.pool = new Piscina({
-      filename: workerModule.url,
+      filename: WORKER_URL,
       name: 'default',
       minThreads: config.global.workers,
       maxThreads: config.global.workers,

@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { loadConfig, formatProblems } from '../shared/config/load.ts'
 import type { Config } from '../shared/config/types.ts'
 import { ListenerCell, ListenerCounter } from '../shared/layout.ts'
-import { Generation } from './generation.ts'
+import { Generation, standalone } from './generation.ts'
 import { Listeners, ListenError } from './listeners.ts'
 import { openLogs } from './log.ts'
 import type { Logs } from './log.ts'
@@ -91,7 +91,8 @@ export class Main {
     const ctx = this.context()
     this.runtime = await startRuntimeSockets(ctx, config.runtime)
     if (config.runtime.metrics !== null) this.metrics = await startMetricsServer(config.runtime.metrics, ctx)
-    dropPrivileges(config.global, [config.runtime.statsSocket, config.runtime.adminSocket])
+    const extracted = standalone()
+    dropPrivileges(config.global, [config.runtime.statsSocket, config.runtime.adminSocket, ...(extracted === null ? [] : [extracted.dir, ...extracted.files])])
     const ready = await this.current.ready(WORKER_START_TIMEOUT_MS)
     if (!ready.ok) throw new StartError(ready.message)
     this.health = startHealthChecker(config, this.current.cells, this.logs.error)
