@@ -110,6 +110,8 @@ export class Session implements ConnOwner {
   // ── accounting ──
   startMs = 0
   connectStartMs = 0
+  /** When the last new upstream connection was established (0 = reused or none). */
+  connectedMs = 0
   headMs = 0
   queueMs = 0
   bytesIn = 0
@@ -204,6 +206,7 @@ export class Session implements ConnOwner {
     this.startMs = Date.now()
     this.queueMs = 0
     this.connectStartMs = 0
+    this.connectedMs = 0
     this.headMs = 0
     this.bytesIn = 0
     this.bytesOut = 0
@@ -446,6 +449,7 @@ export class Session implements ConnOwner {
 
   onUpstreamConnect(conn: UpstreamConn): void {
     if (conn !== this.conn) return
+    this.connectedMs = Date.now()
     try {
       this.sendRequest()
     } catch (err) {
@@ -463,6 +467,7 @@ export class Session implements ConnOwner {
     this.resFramer.reset()
     this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
     const head = this.upstreamHead as Buffer
+    this.bytesIn += head.length
     const body = this.pendingBody
     this.pendingBody = null
     let ok: boolean
@@ -728,7 +733,7 @@ export class Session implements ConnOwner {
       bytes_in: this.bytesIn,
       bytes_out: this.bytesOut,
       queue_ms: this.queueMs,
-      connect_ms: this.connectStartMs === 0 ? 0 : Math.max(0, (this.headMs || now) - this.connectStartMs),
+      connect_ms: this.connectedMs === 0 ? 0 : this.connectedMs - this.connectStartMs,
       head_ms: this.headMs === 0 ? -1 : this.headMs - this.startMs,
       total_ms: now - this.startMs,
       attempts: this.attempts,
