@@ -1,16 +1,26 @@
 // The piscina task module of a worker thread. Loading it builds this thread's WorkerContext for its
-// generation (workerData); each task is one accepted connection, adopted here and served until it
-// closes, when the task settles. Worker threads only; nothing here imports main/.
+// generation (workerData) and its ClientFront (TLS servers, h2c); each task is one accepted
+// connection, adopted here and served until it closes, when the task settles. Worker threads
+// only; nothing here imports main/.
 
 import { workerData } from 'node:worker_threads'
 import type { Socket } from 'node:net'
 import type { ConnectionTask, WorkerInit } from '../shared/worker-init.ts'
 import { WorkerContext } from './context.ts'
 import { Session } from './session.ts'
+import { H2Connection } from './http2/connection.ts'
+import { ClientFront } from './http2/front.ts'
 
-const ctx = new WorkerContext(workerData as WorkerInit)
+const init = workerData as WorkerInit
+const ctx = new WorkerContext(init)
+// Certificates are read here, once per worker per generation: a reload re-reads them.
+const front = new ClientFront(ctx, init.ticketKeys)
 ctx.onDrain = () => {
-  for (const s of ctx.sessions) (s as Session).drainIfIdle()
+  for (const s of ctx.sessions) {
+    // HTTP/1.1: idle keep-alive connections close now; HTTP/2: GOAWAY, open streams finish.
+    if (s instanceof Session) s.drainIfIdle()
+    else if (s instanceof H2Connection) s.drain()
+  }
 }
 
 // An error thrown outside any request's handlers is a bug: let the thread die loudly (piscina
@@ -18,19 +28,5 @@ ctx.onDrain = () => {
 
 export default function serveConnection(task: ConnectionTask): Promise<void> {
   const socket: Socket = task.socket
-  const session = new Session(ctx, socket, task.listener, false)
-  if (IS_TEST_FAULTS) socket.once('data', crashOnTestPath)
-  return session.promise
-}
-
-// ── TEST-ONLY fault hook (test/e2e/lifecycle.test.ts, issue 6) ─────────────────────────────────
-// With PORTICO_TEST_FAULTS=1 in the environment, a connection whose first request is
-// `GET /__portico_test_crash__` makes this thread throw an uncaught error on the next turn: the
-// crash-recovery test needs a real dying thread. Off (one boolean read per connection) otherwise.
-const IS_TEST_FAULTS = process.env.PORTICO_TEST_FAULTS === '1'
-const CRASH_REQUEST = 'GET /__portico_test_crash__ '
-
-function crashOnTestPath(chunk: Buffer): void {
-  if (chunk.latin1Slice(0, CRASH_REQUEST.length) !== CRASH_REQUEST) return
-  setImmediate(() => { throw new Error('test fault: worker thread crash requested by PORTICO_TEST_FAULTS') })
+  return front.adopt(socket, task.listener)
 }

@@ -1,0 +1,197 @@
+// The client-facing protocol choice for each accepted connection on a worker thread: TLS
+// listeners go through a per-listener TLS server (tls.ts) that does the handshake here, then ALPN
+// picks HTTP/2 (an H2Connection) or HTTP/1.1 (a Session over the TLS socket); cleartext listeners
+// with "h2c" peek at the first bytes for the HTTP/2 connection preface (prior knowledge, RFC 9113
+// §3.3) and hand everything else to the HTTP/1.1 Session. One ClientFront per worker per
+// generation; its servers never listen, they only adopt sockets given to them.
+
+import http2 from 'node:http2'
+import type { Http2SecureServer, Http2Server, SecureServerOptions, ServerHttp2Session, ServerOptions } from 'node:http2'
+import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import { ListenerCounter } from '../../shared/layout.ts'
+import type { Expiring, WorkerContext } from '../context.ts'
+import { Session } from '../session.ts'
+import { loadCerts, tlsServerOptions } from '../tls.ts'
+import { H2Connection } from './connection.ts'
+
+/** RFC 9113 §3.4: what an HTTP/2 client sends first. */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
+
+/**
+ * Concurrent streams a client may open on one connection. HAProxy's default is 100; a little
+ * more lets a browser's burst through without queueing at the client.
+ */
+const MAX_CONCURRENT_STREAMS = 128
+/** node:http2 refuses new streams when a session holds more than this (MB) of unsent or unread data. */
+const MAX_SESSION_MEMORY_MB = 64
+
+function h2Options(): ServerOptions {
+  return {
+    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+    maxSessionMemory: MAX_SESSION_MEMORY_MB,
+  }
+}
+
+/** "::ffff:127.0.0.1" → "127.0.0.1". */
+function normalizeIp(ip: string | undefined): string {
+  if (ip === undefined) return ''
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
+}
+
+/** A handshake that ended because the client closed or reset: not a TLS error of ours to count. */
+function isHangUp(err: Error): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ECONNRESET'
+}
+
+export class ClientFront {
+  readonly ctx: WorkerContext
+  /** By listener index: the TLS server of a TLS listener; null for cleartext or unusable ones. */
+  readonly tlsServers: Array<Http2SecureServer | null>
+  /** By listener index: the h2c server of a cleartext listener with "h2c"; else null. */
+  readonly h2cServers: Array<Http2Server | null>
+
+  constructor(ctx: WorkerContext, ticketKeys: Buffer | null) {
+    this.ctx = ctx
+    this.tlsServers = []
+    this.h2cServers = []
+    const listeners = ctx.config.listeners
+    for (let li = 0; li < listeners.length; li++) {
+      const l = listeners[li]
+      this.tlsServers.push(l.tls === null ? null : this.tlsServer(li, ticketKeys))
+      this.h2cServers.push(l.tls === null && l.protocols.includes('h2c') ? this.h2cServer(li) : null)
+    }
+  }
+
+  private tlsServer(li: number, ticketKeys: Buffer | null): Http2SecureServer | null {
+    const ctx = this.ctx
+    const l = ctx.config.listeners[li]
+    let opts: SecureServerOptions
+    try {
+      const certs = loadCerts(l.tls!, ticketKeys)
+      opts = { ...h2Options(), ...tlsServerOptions(l, certs, ticketKeys, ctx.config.timeouts.clientHeaderMs) }
+    } catch (err) {
+      // validate.ts checked the files; they changed since. This listener refuses connections
+      // (counted as TLS errors) until a reload with readable certificates.
+      ctx.event('error', { event: 'tls_certificates_unreadable', listener: l.name, error: (err as Error).message },
+        `listener ${l.name}: cannot load its certificates, refusing TLS connections: ${(err as Error).message}`)
+      return null
+    }
+    const server = http2.createSecureServer(opts)
+    const hasH1 = l.protocols.includes('http/1.1')
+    server.on('session', (session: ServerHttp2Session) => {
+      new H2Connection(ctx, session, li, normalizeIp(session.socket.remoteAddress), true)
+    })
+    // ALPN chose http/1.1, or the client offered no ALPN at all (alpnProtocol false).
+    server.on('unknownProtocol', (socket: TLSSocket) => {
+      if (!hasH1) { socket.destroy(); return }
+      new Session(ctx, socket, li, true)
+    })
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      if (!isHangUp(err)) ctx.cells.countListener(ctx.slot, li, ListenerCounter.TlsErrors, 1)
+      socket.destroy()
+    })
+    return server
+  }
+
+  private h2cServer(li: number): Http2Server {
+    const ctx = this.ctx
+    const server = http2.createServer(h2Options())
+    server.on('session', (session: ServerHttp2Session) => {
+      new H2Connection(ctx, session, li, normalizeIp(session.socket.remoteAddress), false)
+    })
+    return server
+  }
+
+  /** Serve one accepted socket; settles when it closes. */
+  adopt(socket: Socket, listener: number): Promise<void> {
+    const ctx = this.ctx
+    const l = ctx.config.listeners[listener]
+    if (l.tls !== null) {
+      const server = this.tlsServers[listener]
+      const closed = new Promise<void>((resolve) => { socket.once('close', () => resolve()) })
+      if (server === null) {
+        ctx.cells.countListener(ctx.slot, listener, ListenerCounter.TlsErrors, 1)
+        socket.destroy()
+      } else {
+        server.emit('connection', socket)
+      }
+      return closed
+    }
+    if (this.h2cServers[listener] !== null) return new Sniffer(this, socket, listener).promise
+    return new Session(ctx, socket, listener, false).promise
+  }
+
+  /** Sniffer: the first bytes decided the protocol of a cleartext h2c listener's connection. */
+  handOff(socket: Socket, listener: number, isH2: boolean): void {
+    if (isH2) {
+      (this.h2cServers[listener] as Http2Server).emit('connection', socket)
+    } else if (this.ctx.config.listeners[listener].protocols.includes('http/1.1')) {
+      new Session(this.ctx, socket, listener, false)
+    } else {
+      this.ctx.cells.countListener(this.ctx.slot, listener, ListenerCounter.Denied, 1)
+      socket.destroy()
+    }
+  }
+}
+
+/**
+ * Reads a cleartext connection until its first bytes show whether it starts with the HTTP/2
+ * preface, then puts them back (socket.unshift) and hands the socket over. node:http2 feeds a
+ * socket's already-buffered bytes to the new session, and the HTTP/1.1 Session reads them as
+ * its first 'data'. Bounded by client_header.
+ */
+class Sniffer implements Expiring {
+  readonly front: ClientFront
+  readonly socket: Socket
+  readonly listener: number
+  readonly promise: Promise<void>
+  buf: Buffer | null = null
+  deadlineMs: number
+  private resolveClosed: () => void = () => {}
+
+  constructor(front: ClientFront, socket: Socket, listener: number) {
+    this.front = front
+    this.socket = socket
+    this.listener = listener
+    this.promise = new Promise((resolve) => { this.resolveClosed = resolve })
+    this.onData = this.onData.bind(this)
+    this.onClose = this.onClose.bind(this)
+    socket.on('data', this.onData)
+    socket.on('close', this.onClose)
+    socket.on('error', onSocketError)
+    this.deadlineMs = Date.now() + front.ctx.config.timeouts.clientHeaderMs
+    front.ctx.sessions.add(this)
+    socket.resume()
+  }
+
+  onData(chunk: Buffer): void {
+    const buf = this.buf === null ? chunk : Buffer.concat([this.buf, chunk])
+    this.buf = buf
+    const n = buf.length < PREFACE.length ? buf.length : PREFACE.length
+    const isPrefix = buf.compare(PREFACE, 0, n, 0, n) === 0
+    if (isPrefix && n < PREFACE.length) return // the preface so far: wait for the rest
+    const socket = this.socket
+    socket.removeListener('data', this.onData)
+    socket.pause()
+    this.buf = null
+    this.deadlineMs = 0
+    this.front.ctx.sessions.delete(this)
+    socket.unshift(buf)
+    this.front.handOff(socket, this.listener, isPrefix)
+  }
+
+  onClose(): void {
+    this.front.ctx.sessions.delete(this)
+    this.resolveClosed()
+  }
+
+  onDeadline(_nowMs: number): void {
+    this.front.ctx.sessions.delete(this)
+    this.socket.destroy()
+  }
+}
+
+function onSocketError(): void {
+  // 'close' follows; whoever owns the socket by then cleans up.
+}
