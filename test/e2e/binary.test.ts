@@ -11,6 +11,9 @@ import { join } from 'node:path'
 import { ROOT, freePort, request, sleep, startOrigin } from './harness.ts'
 import type { Origin } from './harness.ts'
 
+// Each test starts a process and waits for its threads (the binary test builds it first).
+t.setTimeout(300_000)
+
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
 function config(port: number, a: Origin, route: string): string {

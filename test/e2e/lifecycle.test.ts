@@ -7,11 +7,14 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import { spawn } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, renameSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI, basicConfig, canConnect, freePort, request, sleep, startOrigin, startPortico, writeConfig } from './harness.ts'
 import type { Origin } from './harness.ts'
+
+// Each test starts a process and waits for its threads (the binary test builds it first).
+t.setTimeout(300_000)
 
 /** An origin that answers `/slow` after `slowMs`, everything else at once. */
 function slowOrigin(name: string, slowMs: number): Promise<Origin> {
@@ -117,7 +120,9 @@ t.test('SIGINT stops at once, cutting what is in flight', async (t) => {
 
 t.test('SIGUSR1 reopens the access log: after a rename, new lines go to a new file and none is lost', async (t) => {
   const a = await startOrigin('s1')
-  const accessFile = join(mkdtempSync(join(tmpdir(), 'portico-log-')), 'access.log')
+  const logDir = mkdtempSync(join(tmpdir(), 'portico-log-'))
+  t.teardown(() => rmSync(logDir, { recursive: true, force: true }))
+  const accessFile = join(logDir, 'access.log')
   const p = await startPortico(basicConfig([a]).replace('access = "off"', `access = "${accessFile}"`))
   t.teardown(async () => { await p.stop('SIGKILL'); await a.close() })
   await p.waitFor(/"event":"started"/)
@@ -153,7 +158,9 @@ t.test('SIGUSR1 reopens the access log: after a rename, new lines go to a new fi
 
 t.test('a worker thread that crashes is replaced; the process serves on and logs the error with its stack', async (t) => {
   const a = await startOrigin('s1')
-  const admin = join(mkdtempSync(join(tmpdir(), 'portico-admin-')), 'admin.sock')
+  const adminDir = mkdtempSync(join(tmpdir(), 'portico-admin-'))
+  t.teardown(() => rmSync(adminDir, { recursive: true, force: true }))
+  const admin = join(adminDir, 'admin.sock')
   const metricsPort = await freePort()
   const p = await startPortico(basicConfig([a], {
     tail: `[runtime]\nadmin_socket = "${admin}"\nmetrics = "127.0.0.1:${metricsPort}"\n`,
