@@ -51,6 +51,19 @@ function isIdempotent(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE' || method === 'OPTIONS' || method === 'TRACE'
 }
 
+/**
+ * Backpressure: the other side is paused once this much is queued on a socket. write() reports
+ * "full" past the stream's 16 KiB high-water mark, which a single 64 KiB read already exceeds;
+ * pausing there would stop and restart the reader on every chunk (two epoll changes per read).
+ * Bounded per connection, so a slow reader still costs at most this much memory.
+ */
+const PAUSE_BYTES = 128 * 1024
+
+/** Did this write fill the socket enough that the sender should pause? */
+function isFull(socket: Socket, isWriteOk: boolean): boolean {
+  return !isWriteOk && socket.writableLength >= PAUSE_BYTES
+}
+
 /** Bytes of unparsed input a connection may hold while a request is being answered (pipelining). */
 const MAX_PIPELINED_BYTES = 64 * 1024
 
@@ -171,7 +184,7 @@ export class Session implements ConnOwner {
           this.takeRequestBytes(chunk, true)
           break
         case State.Tunnel:
-          if (this.conn !== null && !this.conn.socket.write(chunk)) this.socket.pause()
+          if (this.conn !== null && isFull(this.conn.socket, this.conn.socket.write(chunk))) this.socket.pause()
           this.touchTunnel()
           break
         default:
@@ -317,7 +330,7 @@ export class Session implements ConnOwner {
       this.bytesIn += body.length
       if (isConnected && this.conn !== null) {
         this.hasSentBody = true
-        if (!this.conn.socket.write(body)) this.socket.pause()
+        if (isFull(this.conn.socket, this.conn.socket.write(body))) this.socket.pause()
       } else {
         this.pendingBody = this.pendingBody === null ? body : Buffer.concat([this.pendingBody, body])
         // Don't read more than a little while nothing can take it (checkBuffered reads on while buffering).
@@ -481,8 +494,8 @@ export class Session implements ConnOwner {
       conn.socket.uncork()
     }
     if (!this.isReqBodyDone) {
-      if (ok) this.socket.resume()
-      else this.socket.pause()
+      if (isFull(conn.socket, ok)) this.socket.pause()
+      else this.socket.resume()
     }
   }
 
@@ -499,7 +512,7 @@ export class Session implements ConnOwner {
       this.ctx.cells.countServer(this.ctx.slot, this.server, ServerCounter.BytesOut, chunk.length)
       if (this.state === State.Tunnel) {
         this.bytesOut += chunk.length
-        if (!this.socket.write(chunk)) conn.socket.pause()
+        if (isFull(this.socket, this.socket.write(chunk))) conn.socket.pause()
         this.touchTunnel()
         return
       }
@@ -643,7 +656,7 @@ export class Session implements ConnOwner {
 
   private writeDownstream(data: Buffer): void {
     this.bytesOut += data.length
-    if (!this.socket.write(data) && this.conn !== null) this.conn.socket.pause()
+    if (isFull(this.socket, this.socket.write(data)) && this.conn !== null) this.conn.socket.pause()
   }
 
   /**
