@@ -331,17 +331,22 @@ address = "127.0.0.1:${deadPort}"
   process.stdout.write(`\nrequests: ${stats.requests} (${[...stats.byKind].map(([k, n]) => `${k} ${n}`).join(', ')})\n`)
   process.stdout.write(`unexpected outcomes: ${stats.unexpected}${stats.unexpected > 0 ? ` (last: ${stats.lastUnexpected})` : ''}\n`)
   process.stdout.write(`after the load: ${idleConns} client connections, ${idleInFlight} requests in flight, ${idleFds} fds${crashed ? ', PORTICO EXITED DURING THE RUN' : ''}\n`)
-  // Flat after warm-up: compare the first sample after the first third with the last one.
-  if (samples.length >= 3) {
-    const warm = samples[Math.floor(samples.length / 3)]
-    const last = samples[samples.length - 1]
-    const growthMb = (last.rssBytes - warm.rssBytes) / MIB
-    const perMin = growthMb / Math.max(1 / 60, (last.atS - warm.atS) / 60)
-    const maxRss = Math.max(...samples.slice(Math.floor(samples.length / 3)).map((s) => s.rssBytes)) / MIB
-    process.stdout.write(`rss after warm-up (${warm.atS}s): ${(warm.rssBytes / MIB).toFixed(1)} MB → end: ${(last.rssBytes / MIB).toFixed(1)} MB ` +
-      `(${growthMb >= 0 ? '+' : ''}${growthMb.toFixed(1)} MB, ${perMin.toFixed(2)} MB/min, max ${maxRss.toFixed(1)} MB); fds ${warm.fds} → ${last.fds}\n`)
-    const isFlat = Math.abs(growthMb) < Math.max(16, warm.rssBytes / MIB * 0.1)
+  // Flat after warm-up: the highest RSS of the last third against the highest of the middle third
+  // (maxima, since GC makes single samples jumpy; the final sample is taken as the load stops).
+  if (samples.length >= 6) {
+    const third = Math.floor(samples.length / 3)
+    const middle = samples.slice(third, 2 * third)
+    const last = samples.slice(2 * third, samples.length - 1)
+    const peak = (xs: typeof samples) => Math.max(...xs.map((x) => x.rssBytes)) / MIB
+    const growthMb = peak(last) - peak(middle)
+    const spanMin = Math.max(1 / 60, (last[last.length - 1].atS - middle[0].atS) / 60)
+    process.stdout.write(`rss peak ${middle[0].atS}-${middle[middle.length - 1].atS}s: ${peak(middle).toFixed(1)} MB; ` +
+      `${last[0].atS}-${last[last.length - 1].atS}s: ${peak(last).toFixed(1)} MB (${growthMb >= 0 ? '+' : ''}${growthMb.toFixed(1)} MB, ~${(growthMb / spanMin).toFixed(2)} MB/min); ` +
+      `fds ${middle[0].fds} → ${last[last.length - 1].fds}\n`)
+    const isFlat = growthMb < Math.max(16, peak(middle) * 0.1)
     process.stdout.write(isFlat ? 'memory: flat after warm-up\n' : 'memory: GROWING after warm-up\n')
+  } else {
+    process.stdout.write('memory: too few samples for a verdict (run longer or lower --sample-seconds)\n')
   }
   process.exit(crashed || stats.unexpected > stats.requests * 0.001 ? 1 : 0)
 }
