@@ -15,11 +15,12 @@ import { ERRORS, toResponse } from '../shared/errors.ts'
 import type { ErrorCode } from '../shared/errors.ts'
 import type { RouteConfig } from '../shared/config/types.ts'
 import {
-  DEFAULT_LIMITS, ParseError, RequestHead, ResponseHead, parseRequestHead, parseResponseHead,
+  DEFAULT_LIMITS, ParseError, parseRequestHead, parseResponseHead,
 } from './http1/parser.ts'
 import { ChunkedFramer } from './http1/chunked.ts'
 import { buildRequestHead, buildResponseHead, ConnectionMode } from './http1/rewrite.ts'
 import type { ForwardInfo } from './http1/rewrite.ts'
+import type { RequestHead } from './http1/parser.ts'
 import { Pick } from './balance/balancer.ts'
 import { HashKind } from './context.ts'
 import type { UpstreamRuntime, WorkerContext } from './context.ts'
@@ -80,10 +81,9 @@ export class Session implements ConnOwner {
   deadlineKind: number = Deadline.None
   /** Unparsed downstream bytes (a partial head, or pipelined requests). */
   inBuf: Buffer | null = null
-  readonly req: RequestHead
-  readonly res = new ResponseHead()
-  readonly reqFramer = new ChunkedFramer()
-  readonly resFramer = new ChunkedFramer()
+  /** Chunked framing state, made on the first chunked body (most connections never need one). */
+  reqFramer: ChunkedFramer | null = null
+  resFramer: ChunkedFramer | null = null
   // ── the request in flight ──
   route: CompiledRoute | null = null
   upstream: UpstreamRuntime | null = null
@@ -118,6 +118,8 @@ export class Session implements ConnOwner {
   resBody: number = Body.None
   resRemaining = 0
   status = 0
+  /** The upstream's response allows another request on its connection (HTTP/1.1 without close, or 1.0 keep-alive). */
+  isUpstreamPersistent = false
   /** Response bytes reached the client: no retry, no error page any more. */
   hasSentResponse = false
   // ── accounting ──
@@ -135,7 +137,7 @@ export class Session implements ConnOwner {
   private headBuf: Buffer | null = null
   /** Header lookup for the router: one function per connection, not one per request. */
   private readonly lookupHeader = (lowerName: string): string | null =>
-    this.headBuf === null ? null : headerValue(this.headBuf, this.req, lowerName)
+    this.headBuf === null ? null : headerValue(this.headBuf, this.ctx.reqHead, lowerName)
 
   constructor(ctx: WorkerContext, socket: Socket, listener: number, isTls: boolean) {
     this.ctx = ctx
@@ -143,7 +145,6 @@ export class Session implements ConnOwner {
     this.listener = listener
     this.clientIp = normalizeIp(socket.remoteAddress ?? '')
     this.proto = isTls ? 'https' : 'http'
-    this.req = new RequestHead(ctx.limits.maxHeaders)
     this.promise = new Promise((resolve) => { this.resolveClosed = resolve })
     this.onData = this.onData.bind(this)
     this.onDrain = this.onDrain.bind(this)
@@ -199,7 +200,7 @@ export class Session implements ConnOwner {
   private processInput(): void {
     const buf = this.inBuf
     if (buf === null) return
-    const r = parseRequestHead(buf, 0, buf.length, this.req, this.ctx.limits)
+    const r = parseRequestHead(buf, 0, buf.length, this.ctx.reqHead, this.ctx.limits)
     if (r === 0) {
       if (this.deadlineKind === Deadline.ClientIdle) this.setDeadline(Deadline.ClientHeader, this.ctx.config.timeouts.clientHeaderMs)
       return
@@ -214,7 +215,8 @@ export class Session implements ConnOwner {
 
   private startRequest(buf: Buffer, rest: Buffer | null): void {
     const ctx = this.ctx
-    const req = this.req
+    // Parse results live in the worker's one RequestHead: read them here, before anything else parses.
+    const req = ctx.reqHead
     this.inBuf = null
     this.startMs = Date.now()
     this.queueMs = 0
@@ -245,8 +247,9 @@ export class Session implements ConnOwner {
     this.route = route
     const rc: RouteConfig = route.config
     // Request body framing.
-    this.reqFramer.reset()
     if (req.isChunked) {
+      if (this.reqFramer === null) this.reqFramer = new ChunkedFramer()
+      else this.reqFramer.reset()
       this.reqBody = Body.Chunked
       this.isReqBodyDone = false
     } else if (req.contentLength > 0) {
@@ -319,12 +322,13 @@ export class Session implements ConnOwner {
       this.reqRemaining -= body.length
       if (this.reqRemaining === 0) this.isReqBodyDone = true
     } else {
-      const used = this.reqFramer.feed(chunk, 0, chunk.length)
+      const framer = this.reqFramer as ChunkedFramer
+      const used = framer.feed(chunk, 0, chunk.length)
       if (used < 0) { this.refuse('bad_request'); return }
-      if (this.reqFramer.dataBytes > (this.route as CompiledRoute).config.maxBodyBytes) { this.refuse('body_too_large'); return }
+      if (framer.dataBytes > (this.route as CompiledRoute).config.maxBodyBytes) { this.refuse('body_too_large'); return }
       body = used === chunk.length ? chunk : chunk.subarray(0, used)
       if (used < chunk.length) next = chunk.subarray(used)
-      if (this.reqFramer.done) this.isReqBodyDone = true
+      if (framer.done) this.isReqBodyDone = true
     }
     if (body !== null && body.length > 0) {
       this.bytesIn += body.length
@@ -476,8 +480,7 @@ export class Session implements ConnOwner {
     this.state = State.Exchange
     this.isResHeadDone = false
     this.resBuf = null
-    this.res.reset()
-    this.resFramer.reset()
+    this.ctx.resHead.reset()
     this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
     const head = this.upstreamHead as Buffer
     this.bytesIn += head.length
@@ -527,21 +530,21 @@ export class Session implements ConnOwner {
     let buf = this.resBuf === null ? chunk : Buffer.concat([this.resBuf, chunk])
     let start = 0
     for (;;) {
-      const r = parseResponseHead(buf, start, buf.length, this.res, DEFAULT_LIMITS)
+      const r = parseResponseHead(buf, start, buf.length, this.ctx.resHead, DEFAULT_LIMITS)
       if (r === 0) {
         this.resBuf = start === 0 ? buf : buf.subarray(start)
         return
       }
       if (r < 0) { this.upstreamFailed('upstream_bad_response'); return }
-      const status = this.res.status
+      const status = this.ctx.resHead.status
       if (status >= 100 && status < 200 && status !== 101) {
         // Interim response (100 Continue, 103 Early Hints): relay it, keep reading.
-        const head = buildResponseHead(buf, start, this.res, false, ConnectionMode.Persist, null)
+        const head = buildResponseHead(buf, start, this.ctx.resHead, false, ConnectionMode.Persist, null)
         this.hasSentResponse = true
         this.bytesOut += head.length
         this.socket.write(head)
         start += r
-        this.res.reset()
+        this.ctx.resHead.reset()
         if (start === buf.length) { this.resBuf = null; return }
         continue
       }
@@ -553,9 +556,11 @@ export class Session implements ConnOwner {
 
   private onResponseHead(buf: Buffer, start: number, headLength: number): void {
     const ctx = this.ctx
-    const res = this.res
+    // The worker's one ResponseHead: everything needed later is copied into this session now.
+    const res = ctx.resHead
     this.isResHeadDone = true
     this.status = res.status
+    this.isUpstreamPersistent = !res.hasClose && (res.versionMinor === 1 || res.hasKeepAlive)
     this.headMs = Date.now()
     ctx.cells.observeLatency(ctx.slot, this.server, this.headMs - this.startMs)
     this.clearDeadline()
@@ -568,6 +573,8 @@ export class Session implements ConnOwner {
       this.resBody = Body.None
     } else if (res.isChunked) {
       this.resBody = Body.Chunked
+      if (this.resFramer === null) this.resFramer = new ChunkedFramer()
+      else this.resFramer.reset()
     } else if (res.contentLength >= 0) {
       this.resBody = res.contentLength === 0 ? Body.None : Body.Length
       this.resRemaining = res.contentLength
@@ -626,7 +633,7 @@ export class Session implements ConnOwner {
         return n
       }
       case Body.Chunked: {
-        const n = this.resFramer.feed(buf, start, buf.length)
+        const n = (this.resFramer as ChunkedFramer).feed(buf, start, buf.length)
         if (n < 0) { this.upstreamFailed('upstream_bad_response'); return -1 }
         return n
       }
@@ -640,7 +647,7 @@ export class Session implements ConnOwner {
   private isResponseDone(): boolean {
     switch (this.resBody) {
       case Body.Length: return this.resRemaining === 0
-      case Body.Chunked: return this.resFramer.done
+      case Body.Chunked: return (this.resFramer as ChunkedFramer).done
       case Body.UntilClose: return false
       default: return true
     }
@@ -668,8 +675,8 @@ export class Session implements ConnOwner {
     const conn = this.conn
     this.conn = null
     if (conn !== null) {
-      const isReusable = !hasExtraBytes && this.isReqBodyDone && !this.res.hasClose && this.resBody !== Body.UntilClose &&
-        (this.res.versionMinor === 1 || this.res.hasKeepAlive) && !ctx.isDraining
+      const isReusable = !hasExtraBytes && this.isReqBodyDone && this.isUpstreamPersistent && this.resBody !== Body.UntilClose &&
+        !ctx.isDraining
       if (isReusable) ctx.pools[this.server].release(conn, ctx.nowMs)
       else conn.destroy()
     }
