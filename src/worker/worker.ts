@@ -28,5 +28,19 @@ ctx.onDrain = () => {
 
 export default function serveConnection(task: ConnectionTask): Promise<void> {
   const socket: Socket = task.socket
-  return front.adopt(socket, task.listener)
+  const closed = front.adopt(socket, task.listener)
+  if (IS_TEST_FAULTS && init.config.listeners[task.listener].tls === null) socket.once('data', crashOnTestPath)
+  return closed
+}
+
+// ── TEST-ONLY fault hook (test/e2e/lifecycle.test.ts, issue 6) ─────────────────────────────────
+// With PORTICO_TEST_FAULTS=1 in the environment, a cleartext connection whose first request is
+// `GET /__portico_test_crash__` makes this thread throw an uncaught error on the next turn: the
+// crash-recovery test needs a real dying thread. Off (one boolean read per connection) otherwise.
+const IS_TEST_FAULTS = process.env.PORTICO_TEST_FAULTS === '1'
+const CRASH_REQUEST = 'GET /__portico_test_crash__ '
+
+function crashOnTestPath(chunk: Buffer): void {
+  if (chunk.latin1Slice(0, CRASH_REQUEST.length) !== CRASH_REQUEST) return
+  setImmediate(() => { throw new Error('test fault: worker thread crash requested by PORTICO_TEST_FAULTS') })
 }
