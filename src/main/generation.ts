@@ -400,6 +400,7 @@ export class Generation {
   }
 
   private async runDrain(timeoutMs: number): Promise<void> {
+    const startedMs = Date.now()
     this.isDraining = true
     this.cells.setHeader(Header.Draining, 1)
     Atomics.notify(this.cells.state, Header.Draining)
@@ -410,11 +411,23 @@ export class Generation {
         this.drainResolve = () => { clearTimeout(t); resolve() }
       })
     }
+    // Connections a worker thread accepted itself (listeners with accept = "workers") are not
+    // piscina tasks: wait for the threads' own counts in the cells as well.
+    while (this.openInWorkers() > 0 && Date.now() - startedMs < timeoutMs) {
+      await new Promise<void>((resolve) => setTimeout(resolve, 50).unref())
+    }
     if (this.connections > 0) {
       this.logs.error.warn({ event: 'drain_timeout', generation: this.id, connections: this.connections },
         `generation ${this.id}: ${this.connections} connection${this.connections === 1 ? '' : 's'} still open after drain_timeout (${timeoutMs}ms), closing them`)
     }
     await this.destroy()
+  }
+
+  /** Open downstream connections on this generation's threads, however they were accepted. */
+  private openInWorkers(): number {
+    let open = 0
+    for (let slot = 0; slot < this.cells.sizes.workers; slot++) open += this.cells.slotConnections(slot)
+    return open
   }
 
   /** End the threads now (in-flight connections are cut) and read what is left in the rings. */

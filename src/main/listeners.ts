@@ -81,7 +81,10 @@ export class Listeners {
       const bind = l.bind
       server.on('connection', (socket: Socket) => this.onAccept(socket, bind))
       server.once('error', reject)
-      server.listen({ host: l.host, port: l.port, backlog: 4096, ipv6Only: l.host === '::' ? false : undefined }, () => {
+      // accept = "workers": the worker threads bind the same address with SO_REUSEPORT too, which
+      // needs it on every socket of the group, ours included (src/worker/accept.ts).
+      const reusePort = l.accept === 'workers'
+      server.listen({ host: l.host, port: l.port, backlog: 4096, reusePort, ipv6Only: l.host === '::' ? false : undefined }, () => {
         server.off('error', reject)
         server.on('error', () => { /* accept errors (EMFILE…) are transient; the server keeps listening */ })
         resolve(server)

@@ -10,12 +10,16 @@ import { WorkerContext } from './context.ts'
 import { Session } from './session.ts'
 import { H2Connection } from './http2/connection.ts'
 import { ClientFront } from './http2/front.ts'
+import { WorkerListeners } from './accept.ts'
 
 const init = workerData as WorkerInit
 const ctx = new WorkerContext(init)
 // Certificates are read here, once per worker per generation: a reload re-reads them.
 const front = new ClientFront(ctx, init.ticketKeys)
+// Listeners with accept = "workers": this thread also accepts on its own SO_REUSEPORT socket.
+const ownListeners = new WorkerListeners(ctx, (socket, listener) => { void front.adopt(socket, listener) })
 ctx.onDrain = () => {
+  ownListeners.close()
   for (const s of ctx.sessions) {
     // HTTP/1.1: idle keep-alive connections close now; HTTP/2: GOAWAY, open streams finish.
     if (s instanceof Session) s.drainIfIdle()

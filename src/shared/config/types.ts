@@ -72,6 +72,12 @@ export interface ListenerConfig {
   port: number
   protocols: Protocol[]
   tls: ListenerTls | null
+  /**
+   * "main": the main thread accepts and hands each connection to a worker thread (never a refused
+   * connection across reloads). "workers": every worker thread also accepts on its own
+   * SO_REUSEPORT socket, so most connections skip the main thread (faster new connections).
+   */
+  accept: 'main' | 'workers'
 }
 
 export interface RouteConfig {

@@ -37,7 +37,8 @@ const RUNTIME_KEYS = ['stats_socket', 'admin_socket', 'metrics'] as const
 const TIMEOUT_KEYS = [
   'client_header', 'client_idle', 'upstream_connect', 'upstream_response', 'upstream_idle', 'queue', 'tunnel_idle',
 ] as const
-const LISTENER_KEYS = ['name', 'bind', 'protocols', 'tls'] as const
+const LISTENER_KEYS = ['name', 'bind', 'protocols', 'tls', 'accept'] as const
+const ACCEPT_MODES = ['main', 'workers'] as const
 const TLS_KEYS = ['cert', 'key', 'certs', 'min_version', 'ciphers'] as const
 const CERT_KEYS = ['cert', 'key', 'server_names'] as const
 const ROUTE_KEYS = [
@@ -523,6 +524,7 @@ class Checker {
         port: hp?.port ?? 0,
         protocols,
         tls,
+        accept: this.oneOf(t, lp, 'accept', 'main', ACCEPT_MODES),
       })
     }
     return out

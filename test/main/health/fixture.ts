@@ -31,7 +31,7 @@ export function testConfig(upstreams: TestUpstream[], listeners: string[] = ['we
     runtime: { statsSocket: null, adminSocket: null, metrics: null },
     timeouts: TIMEOUTS,
     listeners: listeners.map((name, i): ListenerConfig => ({
-      name, bind: `127.0.0.1:${8080 + i}`, host: '127.0.0.1', port: 8080 + i, protocols: ['http/1.1'], tls: null,
+      name, bind: `127.0.0.1:${8080 + i}`, host: '127.0.0.1', port: 8080 + i, protocols: ['http/1.1'], tls: null, accept: 'main',
     })),
     routes: [],
     upstreams: upstreams.map((u): UpstreamConfig => ({

@@ -47,7 +47,7 @@ export function makeConfig(): Config {
     log: { level: 'info', access: 'off', error: 'stderr' },
     runtime: { statsSocket: null, adminSocket: null, metrics: null },
     timeouts,
-    listeners: [{ name: 'fe_main', bind: '127.0.0.1:23000', host: '127.0.0.1', port: 23000, protocols: ['http/1.1'], tls: null }],
+    listeners: [{ name: 'fe_main', bind: '127.0.0.1:23000', host: '127.0.0.1', port: 23000, protocols: ['http/1.1'], tls: null, accept: 'main' }],
     routes: [],
     upstreams: [
       upstream('stats', [], null),

@@ -141,7 +141,7 @@ t.test('a minimal config gets every default of DESIGN.md', async (t) => {
     log: { level: 'info', access: 'stdout', error: 'stderr' },
     runtime: { statsSocket: null, adminSocket: null, metrics: null },
     timeouts,
-    listeners: [{ name: 'web', bind: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, protocols: ['http/1.1'], tls: null }],
+    listeners: [{ name: 'web', bind: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, protocols: ['http/1.1'], tls: null, accept: 'main' }],
     routes: [{
       name: 'all', listeners: [], host: null, pathPrefix: null, path: null, pathRegex: null, headers: {},
       methods: [], upstream: 'api', requestBuffering: false, maxBodyBytes: Number.MAX_SAFE_INTEGER,
@@ -250,6 +250,7 @@ upstream_response = "2m"
       certs: [{ certFile: path.join(DIR, 'tls/a.pem'), keyFile: path.join(DIR, 'tls/a.key'), serverNames: [] }],
       minVersion: 'TLSv1.3', ciphers: 'ECDHE+AESGCM',
     },
+    accept: 'main',
   })
   const u = c.upstreams[0]
   t.same(u.hashKey, { kind: 'header', name: 'x-user-id' }, 'header names are lowercased')
