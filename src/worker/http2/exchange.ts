@@ -543,7 +543,6 @@ export class H2Exchange implements ConnOwner {
       head_ms: this.headMs === 0 ? -1 : this.headMs - this.startMs,
       total_ms: now - this.startMs,
       attempts: this.attempts,
-      proto: 'h2',
     }))
   }
 
