@@ -47,6 +47,15 @@ const Deadline = { None: 0, ClientIdle: 1, ClientHeader: 2, Queue: 3, Connect: 4
 /** After we end a connection, how long the client gets to read the rest before it is cut. */
 const LINGER_MS = 5000
 
+/**
+ * While draining, a keep-alive connection idle this long is closed; one idle for less gets that
+ * long for its next request, answered with `connection: close`. Closing a connection the client is
+ * about to reuse is the keep-alive race: its next request meets our FIN, a "socket hang up" that
+ * most clients (node's http among them) do not retry. A client in a request loop is never quiet
+ * for a second; one that is runs the same small risk as at any idle timeout.
+ */
+const DRAIN_QUIET_MS = 1000
+
 /** Methods that may be sent again after a failure (RFC 9110 §9.2.2). */
 function isIdempotent(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE' || method === 'OPTIONS' || method === 'TRACE'
@@ -131,6 +140,8 @@ export class Session implements ConnOwner {
   queueMs = 0
   bytesIn = 0
   bytesOut = 0
+  /** Requests started on this connection (0: a fresh connection, its first request on its way). */
+  requests = 0
   readonly promise: Promise<void>
   private resolveClosed: () => void = () => {}
   /** The buffer holding the head being routed (for header conditions of routes), else null. */
@@ -227,6 +238,7 @@ export class Session implements ConnOwner {
     this.bytesOut = 0
     this.attempts = 0
     this.status = 0
+    this.requests++
     this.hasSentBody = false
     this.hasSentResponse = false
     this.isResHeadDone = false
@@ -997,9 +1009,20 @@ export class Session implements ConnOwner {
     void nowMs
   }
 
-  /** The generation is draining: an idle keep-alive connection closes now. */
+  /**
+   * The generation is draining: a keep-alive connection idle for DRAIN_QUIET_MS closes now, one
+   * idle for less when it has been (its ClientIdle deadline is brought forward), unless its next
+   * request comes first: that one is answered with `connection: close`.
+   */
   drainIfIdle(): void {
-    if (this.state === State.Head && this.inBuf === null) this.closeSoon()
+    // A fresh connection's first request is on its way: closing now fails a request no client
+    // retries. It is served once, with `connection: close`.
+    if (this.state !== State.Head || this.inBuf !== null || this.requests === 0) return
+    // Between requests the deadline is the ClientIdle one finishExchange set: now + client_idle.
+    const idleSinceMs = this.deadlineMs - this.ctx.config.timeouts.clientIdleMs
+    const closeAtMs = idleSinceMs + DRAIN_QUIET_MS
+    if (closeAtMs <= Date.now()) this.closeSoon()
+    else if (closeAtMs < this.deadlineMs) this.deadlineMs = closeAtMs
   }
 
   // ── closing ─────────────────────────────────────────────────────────────────────────────────
