@@ -423,6 +423,12 @@ export class Generation {
     await this.destroy()
   }
 
+  /** Traffic now goes to this generation: its threads may accept on their own sockets too. */
+  serve(): void {
+    this.cells.setHeader(Header.Serving, 1)
+    Atomics.notify(this.cells.state, Header.Serving)
+  }
+
   /** Open downstream connections on this generation's threads, however they were accepted. */
   private openInWorkers(): number {
     let open = 0

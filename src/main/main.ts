@@ -97,6 +97,7 @@ export class Main {
     if (!ready.ok) throw new StartError(ready.message)
     this.health = startHealthChecker(config, this.current.cells, this.logs.error)
     this.isServing = true
+    this.current.serve()
     this.releaseHeld()
     this.logs.error.info({
       event: 'started', version: this.version, workers: config.global.workers,
@@ -221,6 +222,7 @@ export class Main {
       }
       // The switch: from here new connections go to `next`.
       this.current = next
+      next.serve()
       this.indexBinds()
       this.releaseHeld()
       this.listeners.closeExcept(config.listeners)

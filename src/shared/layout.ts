@@ -35,6 +35,11 @@ export const Header = {
   Draining: 5,
   /** Seconds since the Unix epoch at which the generation started (base of the "seconds" cells). */
   EpochSeconds: 6,
+  /**
+   * Set to 1 when the main thread switches traffic to this generation, after privileges were
+   * dropped: worker threads open their own listen sockets (accept = "workers") only then.
+   */
+  Serving: 7,
 } as const
 export const HEADER_CELLS = 8
 

@@ -11,7 +11,7 @@
 
 import net from 'node:net'
 import type { Socket } from 'node:net'
-import { ListenerCell, ListenerCounter } from '../shared/layout.ts'
+import { Header, ListenerCell, ListenerCounter } from '../shared/layout.ts'
 import type { WorkerContext } from './context.ts'
 
 export type Adopt = (socket: Socket, listener: number) => void
@@ -20,11 +20,22 @@ export class WorkerListeners {
   private readonly servers: net.Server[] = []
   private readonly ctx: WorkerContext
   private readonly adopt: Adopt
+  private isClosed = false
 
   constructor(ctx: WorkerContext, adopt: Adopt) {
     this.ctx = ctx
     this.adopt = adopt
-    const listeners = ctx.config.listeners
+    if (!ctx.config.listeners.some((l) => l.accept === 'workers')) return
+    // Not before the main thread serves this generation: by then root was dropped (no traffic as
+    // root), and a generation that never goes live (a failed reload) never takes connections.
+    const wait = Atomics.waitAsync(ctx.cells.state, Header.Serving, 0)
+    if (wait.async) wait.value.then(() => this.openAll(), () => {})
+    else this.openAll()
+  }
+
+  private openAll(): void {
+    if (this.isClosed) return
+    const listeners = this.ctx.config.listeners
     for (let i = 0; i < listeners.length; i++) {
       if (listeners[i].accept === 'workers') this.open(i)
     }
@@ -63,6 +74,7 @@ export class WorkerListeners {
 
   /** Stop accepting (drain): connections already adopted carry on. */
   close(): void {
+    this.isClosed = true
     for (const s of this.servers) s.close()
     this.servers.length = 0
   }

@@ -3,6 +3,7 @@
 // counted like the others, and a stop still drains them.
 
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { basicConfig, request, startOrigin, startPortico } from './harness.ts'
 
 t.test('accept = "workers": worker threads accept themselves and serve every request', async (t) => {
@@ -16,6 +17,10 @@ t.test('accept = "workers": worker threads accept themselves and serve every req
   t.equal(statuses.filter((s) => s === 200).length, 60, 'all 60 new-connection requests answered')
   t.equal(a.requests.length, 60)
   t.notOk(p.stderr.some((l) => l.includes('worker_listen_failed')), 'every thread could bind its own socket')
+  // The main thread's socket plus one per worker thread share the port.
+  const ss = spawnSync('ss', ['-Htln', `sport = :${p.port}`], { encoding: 'utf8' })
+  if (ss.status === 0) t.equal(ss.stdout.trim().split('\n').length, 3, `three listen sockets on the port:\n${ss.stdout}`)
+  else t.comment('ss (iproute2) not available: listen sockets not counted')
 })
 
 t.test('accept = "workers": SIGTERM lets a slow request on a thread-accepted connection finish', async (t) => {
