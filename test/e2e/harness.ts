@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import net from 'node:net'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -133,7 +133,11 @@ export async function startPortico(toml: string, opts: { timeoutMs?: number; env
   }
   proc.stdout?.on('data', onLine(stdout))
   proc.stderr?.on('data', onLine(stderr))
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
+  // The temp dir (config, sockets, logs) goes with the process.
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => {
+    rmSync(dir, { recursive: true, force: true })
+    resolve(code)
+  }))
   const p: Portico = {
     proc, port, dir, file, stdout, stderr, exited,
     async stop(signal: NodeJS.Signals = 'SIGINT') {
@@ -155,7 +159,8 @@ export async function startPortico(toml: string, opts: { timeoutMs?: number; env
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000)
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`portico exited with ${proc.exitCode}:\n${stderr.join('\n')}`)
-    if (await canConnect(port)) break
+    // Listening, and the main thread says it serves (runtime sockets and workers are up).
+    if (await canConnect(port) && stderr.some((l) => l.includes('"event":"started"'))) break
     if (Date.now() > deadline) {
       proc.kill('SIGKILL')
       throw new Error(`portico did not listen on ${port} in time:\n${stderr.join('\n')}`)
