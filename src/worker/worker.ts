@@ -37,14 +37,25 @@ export default function serveConnection(task: ConnectionTask): Promise<void> {
   return closed
 }
 
-// ── TEST-ONLY fault hook (test/e2e/lifecycle.test.ts, issue 6) ─────────────────────────────────
+// ── TEST-ONLY fault hooks (test/e2e/lifecycle.test.ts, test/e2e/dispatch.test.ts) ───────────────
 // With PORTICO_TEST_FAULTS=1 in the environment, a cleartext connection whose first request is
-// `GET /__portico_test_crash__` makes this thread throw an uncaught error on the next turn: the
-// crash-recovery test needs a real dying thread. Off (one boolean read per connection) otherwise.
+// `GET /__portico_test_crash__` makes this thread throw an uncaught error on the next turn (the
+// crash-recovery test needs a real dying thread), and one whose first request is
+// `GET /__portico_test_block__` stalls this thread's event loop for 1.5 s (a slow thread, for the
+// dispatch test). Off (one boolean read per connection) otherwise.
 const IS_TEST_FAULTS = process.env.PORTICO_TEST_FAULTS === '1'
 const CRASH_REQUEST = 'GET /__portico_test_crash__ '
+const BLOCK_REQUEST = 'GET /__portico_test_block__ '
+const BLOCK_MS = 1500
 
 function crashOnTestPath(chunk: Buffer): void {
-  if (chunk.latin1Slice(0, CRASH_REQUEST.length) !== CRASH_REQUEST) return
-  setImmediate(() => { throw new Error('test fault: worker thread crash requested by PORTICO_TEST_FAULTS') })
+  const line = chunk.latin1Slice(0, CRASH_REQUEST.length)
+  if (line === CRASH_REQUEST) {
+    setImmediate(() => { throw new Error('test fault: worker thread crash requested by PORTICO_TEST_FAULTS') })
+  } else if (line === BLOCK_REQUEST) {
+    setImmediate(() => {
+      const until = Date.now() + BLOCK_MS
+      while (Date.now() < until) { /* a thread busy with something slow */ }
+    })
+  }
 }
