@@ -222,11 +222,12 @@ address = "127.0.0.1:${slow.port}"
   t.equal(after.status, 404, 'the connection still serves after errors')
 })
 
-t.test('HEAD, 204 and 304 responses carry no body', async (t) => {
+t.test('HEAD, 204 and 304 carry no body; a 103 Early Hints is relayed before the response', async (t) => {
   const o = await startOrigin('s1', (req, res) => {
     req.resume()
     if (req.url === '/204') { res.statusCode = 204; res.end(); return }
     if (req.url === '/304') { res.statusCode = 304; res.setHeader('etag', '"x"'); res.end(); return }
+    if (req.url === '/hints') { res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' }); setTimeout(() => res.end('hinted'), 20); return }
     res.setHeader('content-length', '5')
     res.end(req.method === 'HEAD' ? undefined : 'hello')
   })
@@ -245,6 +246,21 @@ t.test('HEAD, 204 and 304 responses carry no body', async (t) => {
   t.equal(r304.headers.etag, '"x"')
   const get = await h2request(client, { ':path': '/x' })
   t.equal(get.body.toString(), 'hello', 'the pooled upstream connection is still in step')
+  const interim: http2.IncomingHttpHeaders[] = []
+  const hinted = await new Promise<H2Reply>((resolve) => {
+    const req = client.request({ ':path': '/hints' })
+    const out: H2Reply = { status: 0, headers: {}, body: Buffer.alloc(0), error: null }
+    const chunks: Buffer[] = []
+    req.on('headers', (h) => interim.push(h))
+    req.on('response', (h) => { out.status = Number(h[':status']) })
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('close', () => { out.body = Buffer.concat(chunks); resolve(out) })
+  })
+  t.equal(interim.length, 1, 'the 103 Early Hints was relayed')
+  t.equal(interim[0]?.[':status'], 103)
+  t.equal(interim[0]?.link, '</style.css>; rel=preload; as=style')
+  t.equal(hinted.status, 200)
+  t.equal(hinted.body.toString(), 'hinted')
 })
 
 // ── raw frames, for what node's client refuses to send ─────────────────────────────────────────

@@ -4,7 +4,6 @@
 // decoder that turns a chunked HTTP/1.1 body into plain DATA bytes. Worker threads only; runs once
 // per stream, allocating only the output.
 
-import type { OutgoingHttpHeaders } from 'node:http2'
 import { ChunkedFramer, ParseError } from '../http1/parser.ts'
 import type { ResponseHead } from '../http1/parser.ts'
 import { FIELD_VALUE, HEX1, HOST, TARGET } from '../http1/tokens.ts'
@@ -171,13 +170,13 @@ function isHopByHop(name: string): boolean {
 }
 
 /**
- * The HTTP/2 response header list for a parsed HTTP/1.1 response head in buf (names lowercased,
- * hop-by-hop fields and those named in Connection dropped). `hasLength`: keep content-length
- * (false when the body is forwarded with another length, or the status has no body).
+ * The HTTP/2 response header list for a parsed HTTP/1.1 response head in buf, as node:http2's raw
+ * form [name, value, …] (cheaper for it than an object): names lowercased, hop-by-hop fields and
+ * those named in Connection dropped, a repeated single-value field kept once (its first value).
+ * `hasLength`: keep content-length (false when the status has no body or the body is re-framed).
  */
-export function responseHeaders(buf: Buffer, res: ResponseHead, hasLength: boolean): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders
-  out[':status'] = res.status
+export function responseHeaders(buf: Buffer, res: ResponseHead, hasLength: boolean): string[] {
+  const out: string[] = [':status', String(res.status)]
   const o = res.offsets
   const tokens = res.connectionTokens
   for (let h = 0; h < res.headerCount; h++) {
@@ -185,14 +184,15 @@ export function responseHeaders(buf: Buffer, res: ResponseHead, hasLength: boole
     if (isHopByHop(name)) continue
     if (tokens !== null && (',' + tokens + ',').includes(',' + name + ',')) continue
     if (name === 'content-length' && !hasLength) continue
-    const value = buf.latin1Slice(o[h * 4 + 2], o[h * 4 + 3])
-    const prev = out[name]
-    if (prev === undefined) out[name] = value
-    else if (SINGLE_VALUE.has(name)) continue
-    else if (Array.isArray(prev)) prev.push(value)
-    else out[name] = [prev as string, value]
+    if (SINGLE_VALUE.has(name) && hasName(out, name)) continue
+    out.push(name, buf.latin1Slice(o[h * 4 + 2], o[h * 4 + 3]))
   }
   return out
+}
+
+function hasName(list: string[], name: string): boolean {
+  for (let i = 2; i < list.length; i += 2) if (list[i] === name) return true
+  return false
 }
 
 const Dechunk = { Size: 0, Ext: 1, SizeLf: 2, Data: 3, DataCr: 4, DataLf: 5, Trailers: 6, Done: 7 } as const
