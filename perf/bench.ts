@@ -228,7 +228,7 @@ async function bench(): Promise<number> {
     for (const t of targets) {
       if (t.proc.hasExited) continue
       log(`idle: ${opts.idleConns} keep-alive connections to ${t.label}`)
-      const r = await measureIdle(t.label, t.proc.pid, t.plainPort, opts.idleConns)
+      const r = await measureIdle(t.label, t.proc.pid, t.plainPort, opts.idleConns, opts.isQuick ? 400 : 1000)
       log(
         r.failure !== null
           ? `idle ${t.label}: FAILED: ${r.failure}`

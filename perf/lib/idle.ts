@@ -47,7 +47,8 @@ function nextLine(proc: Proc, timeoutMs: number): Promise<ClientLine | null> {
   })
 }
 
-export async function measureIdle(target: string, proxyPid: number, port: number, count: number): Promise<IdleResult> {
+/** `settleMs` scales the pauses that let RSS settle (1000 for full runs; --quick uses less). */
+export async function measureIdle(target: string, proxyPid: number, port: number, count: number, settleMs = 1000): Promise<IdleResult> {
   const result: IdleResult = {
     target,
     asked: count,
@@ -62,8 +63,8 @@ export async function measureIdle(target: string, proxyPid: number, port: number
     failure: null,
   }
   // Let the proxy settle (a GC'd runtime shrinks after the load runs) and take the lower reading.
-  await sleep(1000)
-  result.rssBeforeBytes = Math.min(treeRssBytes(proxyPid), (await sleep(500), treeRssBytes(proxyPid)))
+  await sleep(settleMs)
+  result.rssBeforeBytes = Math.min(treeRssBytes(proxyPid), (await sleep(settleMs / 2), treeRssBytes(proxyPid)))
   const client = startProc(`idle client → ${target}`, [process.execPath, fileURLToPath(new URL('./idle-client.ts', import.meta.url)), String(port), String(count)], {
     isStdinPipe: true,
   })
@@ -79,9 +80,9 @@ export async function measureIdle(target: string, proxyPid: number, port: number
     result.setupMs = setup.ms
     // Give the proxy a moment to finish its per-connection work, then read RSS twice and
     // keep the higher (memory is what the connections hold at rest).
-    await sleep(1500)
+    await sleep(settleMs * 1.5)
     const a = treeRssBytes(proxyPid)
-    await sleep(500)
+    await sleep(settleMs / 2)
     result.rssAfterBytes = Math.max(a, treeRssBytes(proxyPid))
     client.child.stdin?.write('report\n')
     const report = await nextLine(client, 5000)
@@ -93,6 +94,6 @@ export async function measureIdle(target: string, proxyPid: number, port: number
     client.child.stdin?.write('exit\n')
     await stopProc(client, 3000)
     // Let the proxy tear the connections down before the next target is measured.
-    await sleep(1000)
+    await sleep(settleMs)
   }
 }
