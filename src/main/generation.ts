@@ -50,6 +50,14 @@ export interface WorkerInfo { threadId: number; slot: number; generation: number
 
 export interface WorkerInfo { threadId: number; slot: number; generation: number; connections: number }
 
+/** A thread whose heartbeat is this many tenths of a second old counts as stalled. */
+const STALLED_TENTHS = 3
+/** Added to a stalled thread's connection count: more than any thread holds. */
+const STALLED_PENALTY = 1 << 30
+
+/** What piscina's load balancer sees of a thread (piscina does not export its PiscinaWorker type). */
+interface PoolThread { id: number; currentUsage: number; terminating: boolean; destroyed: boolean }
+
 /** One worker-thread crash: the error piscina hands to every task the thread had, logged once. */
 interface Crash { err: Error; lostConnections: number }
 
@@ -111,6 +119,7 @@ export class Generation {
       // Workers run event loops; piscina must never park one in Atomics.wait.
       atomics: 'disabled',
       workerData: init,
+      loadBalancer: (_task, workers) => this.leastConnections(workers),
     })
     this.pool.on('workerDestroy', (w: { id: number }) => this.onWorkerGone(w.id))
     // piscina emits 'error' for a thread that died holding no task (otherwise each of its tasks is
@@ -427,6 +436,37 @@ export class Generation {
   serve(): void {
     this.cells.setHeader(Header.Serving, 1)
     Atomics.notify(this.cells.state, Header.Serving)
+  }
+
+  /**
+   * piscina's load balancer: the thread with the fewest open connections by the cells, which each
+   * thread updates the moment a connection closes — piscina's own task count lags until the
+   * thread's "task done" message reaches this thread, so under a quick stream of short
+   * connections it would see a free thread as busy. Ties go to the fewer piscina tasks.
+   */
+  private leastConnections<W extends PoolThread>(workers: W[]): W | null {
+    let best: W | null = null
+    let bestScore = Infinity
+    let bestAge = Infinity
+    const now = this.cells.tenthsSinceEpoch(Date.now())
+    for (const w of workers) {
+      if (w.terminating || w.destroyed) continue
+      const slot = this.cells.slotOf(w.id)
+      // A thread still starting has no slot yet: it counts as holding its piscina tasks.
+      let score = slot < 0 ? w.currentUsage : this.cells.slotConnections(slot)
+      const age = slot < 0 ? 0 : now - this.cells.slotHeartbeat(slot)
+      // A thread whose timer sweep (every 50 ms) is STALLED_TENTHS late is stuck in something
+      // slow: it gets a connection only when every thread is.
+      if (age >= STALLED_TENTHS) score += STALLED_PENALTY
+      // Ties: the thread that swept most recently (the livelier), then the fewer piscina tasks.
+      if (score < bestScore || score === bestScore && best !== null &&
+          (age < bestAge || age === bestAge && w.currentUsage < best.currentUsage)) {
+        best = w
+        bestScore = score
+        bestAge = age
+      }
+    }
+    return best
   }
 
   /** Open downstream connections on this generation's threads, however they were accepted. */

@@ -210,6 +210,19 @@ export class Cells {
     return Atomics.load(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Connections)
   }
 
+  /** Tenths of a second since the generation's epoch, for the heartbeat cell. */
+  tenthsSinceEpoch(nowMs: number): number {
+    return ((nowMs / 100) | 0) - Atomics.load(this.state, Header.EpochSeconds) * 10
+  }
+
+  slotHeartbeat(slot: number): number {
+    return Atomics.load(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Heartbeat)
+  }
+
+  setSlotHeartbeat(slot: number, tenths: number): void {
+    Atomics.store(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Heartbeat, tenths)
+  }
+
   addSlotConnections(slot: number, delta: number): void {
     Atomics.add(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Connections, delta)
   }

@@ -88,9 +88,13 @@ export const ListenerCell = {
 } as const
 export const LISTENER_CELLS = 4
 
-/** Per worker slot: [ owner threadId (0 = free) | open downstream connections ]. */
-export const SlotCell = { Owner: 0, Connections: 1 } as const
-export const SLOT_CELLS = 2
+/**
+ * Per worker slot: [ owner threadId (0 = free) | open downstream connections | heartbeat ].
+ * Heartbeat: the thread's last timer sweep, in tenths of a second since the generation's
+ * EpochSeconds; a stale one means the thread's event loop is stuck (dispatch avoids it).
+ */
+export const SlotCell = { Owner: 0, Connections: 1, Heartbeat: 2 } as const
+export const SLOT_CELLS = 3
 
 /** Stopping: `set server … health stopping` — up for the checker, but takes no new requests. */
 export const Health = { Down: 0, Up: 1, Stopping: 2 } as const

@@ -133,6 +133,7 @@ export class WorkerContext {
     const now = Date.now()
     this.nowMs = now
     this.nowSec = (now / 1000) | 0
+    this.cells.setSlotHeartbeat(this.slot, this.cells.tenthsSinceEpoch(now))
     for (const s of this.sessions) {
       if (s.deadlineMs !== 0 && now >= s.deadlineMs) s.onDeadline(now)
     }

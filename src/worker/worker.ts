@@ -41,12 +41,12 @@ export default function serveConnection(task: ConnectionTask): Promise<void> {
 // With PORTICO_TEST_FAULTS=1 in the environment, a cleartext connection whose first request is
 // `GET /__portico_test_crash__` makes this thread throw an uncaught error on the next turn (the
 // crash-recovery test needs a real dying thread), and one whose first request is
-// `GET /__portico_test_block__` stalls this thread's event loop for 1.5 s (a slow thread, for the
+// `GET /__portico_test_block__` stalls this thread's event loop for 3 s (a slow thread, for the
 // dispatch test). Off (one boolean read per connection) otherwise.
 const IS_TEST_FAULTS = process.env.PORTICO_TEST_FAULTS === '1'
 const CRASH_REQUEST = 'GET /__portico_test_crash__ '
 const BLOCK_REQUEST = 'GET /__portico_test_block__ '
-const BLOCK_MS = 1500
+const BLOCK_MS = 3000
 
 function crashOnTestPath(chunk: Buffer): void {
   const line = chunk.latin1Slice(0, CRASH_REQUEST.length)
