@@ -24,6 +24,7 @@ export const ERRORS = {
   no_route: { source: 'downstream', retryable: false, status: 404, body: 'no route for this request' },
   client_header_timeout: { source: 'downstream', retryable: false, status: 408, body: 'request head timeout' },
   client_aborted: { source: 'downstream', retryable: false, status: 0, body: '' },
+  client_send_timeout: { source: 'downstream', retryable: false, status: 0, body: '' },
   upstream_connect_failed: { source: 'upstream', retryable: true, status: 502, body: 'upstream unreachable' },
   upstream_connect_timeout: { source: 'upstream', retryable: true, status: 502, body: 'upstream unreachable' },
   upstream_reset: { source: 'upstream', retryable: true, status: 502, body: 'upstream closed the connection' },

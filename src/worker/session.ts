@@ -42,7 +42,7 @@ const State = {
 
 const Body = { None: 0, Length: 1, Chunked: 2, UntilClose: 3 } as const
 
-const Deadline = { None: 0, ClientIdle: 1, ClientHeader: 2, Queue: 3, Connect: 4, Response: 5, Tunnel: 6, Linger: 7 } as const
+const Deadline = { None: 0, ClientIdle: 1, ClientHeader: 2, Queue: 3, Connect: 4, Response: 5, Tunnel: 6, Linger: 7, ClientSend: 8 } as const
 
 /** After we end a connection, how long the client gets to read the rest before it is cut. */
 const LINGER_MS = 5000
@@ -131,6 +131,8 @@ export class Session implements ConnOwner {
   isUpstreamPersistent = false
   /** Response bytes reached the client: no retry, no error page any more. */
   hasSentResponse = false
+  /** The upstream is paused because the client does not read (client_send runs, not upstream_response). */
+  isWaitingForClient = false
   // ── accounting ──
   startMs = 0
   connectStartMs = 0
@@ -241,6 +243,7 @@ export class Session implements ConnOwner {
     this.requests++
     this.hasSentBody = false
     this.hasSentResponse = false
+    this.isWaitingForClient = false
     this.isResHeadDone = false
     this.resBuf = null
     this.method = req.method
@@ -361,7 +364,12 @@ export class Session implements ConnOwner {
   }
 
   onDrain(): void {
-    if (this.conn !== null) this.conn.socket.resume()
+    if (this.conn === null) return
+    this.conn.socket.resume()
+    if (this.isWaitingForClient) {
+      this.isWaitingForClient = false
+      if (this.state === State.Exchange) this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
+    }
   }
 
   onError(): void {
@@ -631,7 +639,7 @@ export class Session implements ConnOwner {
       this.writeDownstream(out)
     }
     if (this.isResponseDone()) this.finishExchange(bodyStart + n < buf.length)
-    else this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
+    else this.armResponseDeadline()
   }
 
   /** How many bytes from `start` belong to the response body (advancing the framing); -1 after a framing error. */
@@ -670,12 +678,22 @@ export class Session implements ConnOwner {
     if (n < 0) return
     if (n > 0) this.writeDownstream(n === chunk.length ? chunk : chunk.subarray(start, start + n))
     if (this.isResponseDone()) this.finishExchange(start + n < chunk.length)
-    else this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
+    else this.armResponseDeadline()
   }
 
   private writeDownstream(data: Buffer): void {
     this.bytesOut += data.length
-    if (isFull(this.socket, this.socket.write(data)) && this.conn !== null) this.conn.socket.pause()
+    if (isFull(this.socket, this.socket.write(data)) && this.conn !== null) {
+      // The client is the slow side now: the upstream waits on us, so client_send is what runs.
+      this.conn.socket.pause()
+      this.isWaitingForClient = true
+      this.setDeadline(Deadline.ClientSend, this.timeouts().clientSendMs)
+    }
+  }
+
+  /** The response goes on: time the upstream again, unless we are waiting for the client. */
+  private armResponseDeadline(): void {
+    if (!this.isWaitingForClient) this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
   }
 
   /**
@@ -1002,11 +1020,29 @@ export class Session implements ConnOwner {
         case Deadline.Linger:
           this.destroy()
           break
+        case Deadline.ClientSend:
+          this.clientSendTimedOut()
+          break
       }
     } catch (err) {
       this.internalError(err)
     }
     void nowMs
+  }
+
+  /**
+   * The client read nothing of its response for client_send: cut it and the upstream (the status
+   * it was sent stays in the log; the server is not blamed).
+   */
+  private clientSendTimedOut(): void {
+    const ctx = this.ctx
+    ctx.event('warn', { event: 'client_send_timeout', client: this.clientIp, server: this.serverName(), bytes_out: this.bytesOut },
+      `client ${this.clientIp} read nothing for ${this.timeouts().clientSendMs}ms: connection cut`)
+    const conn = this.conn
+    this.conn = null
+    if (conn !== null) conn.destroy()
+    if (this.hasServerSlot || this.route !== null) this.endRequest()
+    this.destroy()
   }
 
   /**

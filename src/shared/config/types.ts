@@ -49,6 +49,11 @@ export interface Timeouts {
   queueMs: number
   /** Idle timeout of an upgraded (WebSocket) tunnel. */
   tunnelIdleMs: number
+  /**
+   * A client that reads nothing of what portico has queued for it for this long is cut (HAProxy
+   * `timeout client`, nginx `send_timeout`); meanwhile its upstream is paused, not timed.
+   */
+  clientSendMs: number
 }
 
 export interface TlsCert {

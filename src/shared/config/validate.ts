@@ -35,7 +35,7 @@ const GLOBAL_KEYS = ['workers', 'user', 'group', 'allow_root', 'max_connections'
 const LOG_KEYS = ['level', 'access', 'error'] as const
 const RUNTIME_KEYS = ['stats_socket', 'admin_socket', 'metrics'] as const
 const TIMEOUT_KEYS = [
-  'client_header', 'client_idle', 'upstream_connect', 'upstream_response', 'upstream_idle', 'queue', 'tunnel_idle',
+  'client_header', 'client_idle', 'client_send', 'upstream_connect', 'upstream_response', 'upstream_idle', 'queue', 'tunnel_idle',
 ] as const
 const LISTENER_KEYS = ['name', 'bind', 'protocols', 'tls', 'accept'] as const
 const ACCEPT_MODES = ['main', 'workers'] as const
@@ -82,6 +82,7 @@ const HASH_KEY_FORMAT = '"header:NAME", "cookie:NAME", "client_ip" or "path"'
 const TIMEOUT_FIELDS: ReadonlyArray<readonly [typeof TIMEOUT_KEYS[number], keyof Timeouts, number]> = [
   ['client_header', 'clientHeaderMs', 10_000],
   ['client_idle', 'clientIdleMs', 60_000],
+  ['client_send', 'clientSendMs', 60_000],
   ['upstream_connect', 'upstreamConnectMs', 3_000],
   ['upstream_response', 'upstreamResponseMs', 30_000],
   ['upstream_idle', 'upstreamIdleMs', 60_000],

@@ -16,7 +16,7 @@ export interface TestUpstream {
 
 const TIMEOUTS = {
   clientHeaderMs: 10_000, clientIdleMs: 60_000, upstreamConnectMs: 3000, upstreamResponseMs: 30_000,
-  upstreamIdleMs: 60_000, queueMs: 1000, tunnelIdleMs: 60_000,
+  upstreamIdleMs: 60_000, queueMs: 1000, tunnelIdleMs: 60_000, clientSendMs: 60_000,
 }
 
 export function healthConfig(h: Partial<HealthConfig>): HealthConfig {

@@ -17,7 +17,7 @@ export const HAPROXY_VERSION = '2.6.12-1+deb12u4'
 
 const timeouts: Timeouts = {
   clientHeaderMs: 10_000, clientIdleMs: 60_000, upstreamConnectMs: 2000, upstreamResponseMs: 10_000,
-  upstreamIdleMs: 60_000, queueMs: 5000, tunnelIdleMs: 60_000,
+  upstreamIdleMs: 60_000, queueMs: 5000, tunnelIdleMs: 60_000, clientSendMs: 60_000,
 }
 
 const health: HealthConfig = {

@@ -130,7 +130,7 @@ t.test('a minimal config gets every default of DESIGN.md', async (t) => {
   const c = valid(t, MINIMAL)
   const timeouts = {
     clientHeaderMs: 10_000, clientIdleMs: 60_000, upstreamConnectMs: 3_000, upstreamResponseMs: 30_000,
-    upstreamIdleMs: 60_000, queueMs: 5_000, tunnelIdleMs: 3_600_000,
+    upstreamIdleMs: 60_000, queueMs: 5_000, tunnelIdleMs: 3_600_000, clientSendMs: 60_000,
   }
   t.same(c, {
     file: FILE,
@@ -242,7 +242,7 @@ upstream_response = "2m"
   t.same(c.runtime, { statsSocket: path.join(DIR, 'run/stats.sock'), adminSocket: '/run/admin.sock', metrics: '[::1]:9901' })
   t.same(c.timeouts, {
     clientHeaderMs: 1000, clientIdleMs: 2000, upstreamConnectMs: 3000, upstreamResponseMs: 4000,
-    upstreamIdleMs: 5000, queueMs: 6000, tunnelIdleMs: 7000,
+    upstreamIdleMs: 5000, queueMs: 6000, tunnelIdleMs: 7000, clientSendMs: 60_000,
   })
   t.same(c.listeners[0], {
     name: 'web', bind: '[::]:8443', host: '::', port: 8443, protocols: ['h2', 'http/1.1'],
