@@ -447,7 +447,13 @@ export class H2Exchange implements ConnOwner {
         case Body.Length:
           used = avail < this.resRemaining ? avail : this.resRemaining
           this.resRemaining -= used
-          this.writeDownstream(start === 0 && used === buf.length ? buf : buf.subarray(start, start + used))
+          if (this.resRemaining === 0) {
+            // The last bytes: one DATA frame with END_STREAM rather than DATA then an empty one.
+            this.bytesOut += used
+            this.stream.end(start === 0 && used === buf.length ? buf : buf.subarray(start, start + used))
+          } else {
+            this.writeDownstream(start === 0 && used === buf.length ? buf : buf.subarray(start, start + used))
+          }
           break
         case Body.Chunked:
           used = this.dechunker.feed(buf, start, buf.length, this, relayRange)
