@@ -198,6 +198,8 @@ export class H2Exchange implements ConnOwner {
       if (this.state === State.Exchange && conn !== null) {
         this.hasSentBody = true
         if (!this.writeBody(conn, chunk)) this.stream.pause()
+        // upstream_response counts from the end of what we send: a long upload is not a slow upstream.
+        if (!this.isResHeadDone) this.deadlineMs = ctx.nowMs + this.timeouts().upstreamResponseMs
       } else {
         // Between two attempts (a retry): hold it, read no more for now.
         this.pendingBody = this.pendingBody === null ? chunk : Buffer.concat([this.pendingBody, chunk])
@@ -478,7 +480,10 @@ export class H2Exchange implements ConnOwner {
   }
 
   onStreamDrain(): void {
-    if (this.conn !== null && this.state === State.Exchange) this.conn.socket.resume()
+    if (this.conn === null || this.state !== State.Exchange) return
+    this.conn.socket.resume()
+    // The wait was the client's (flow control), not the upstream's: the upstream's clock restarts.
+    if (this.isResHeadDone) this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
   }
 
   /**
