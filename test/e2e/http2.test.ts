@@ -435,3 +435,19 @@ t.test('a large body each way on one stream, with a slow reader', async (t) => {
   t.equal(r.body.length, size)
   t.equal(sha(r.body), r.headers['x-res-sha'], '16 MB chunked response intact')
 })
+
+t.test('SIGTERM: an idle HTTP/2 connection gets GOAWAY and does not hold the stop until drain_timeout', async (t) => {
+  const o = await startOrigin('s1')
+  const p = await startPortico(config([o]).replace('[log]', 'drain_timeout = "20s"\n[log]'))
+  const client = connect(p.port)
+  t.teardown(async () => { client.close(); await p.stop(); await o.close() })
+  let isGoaway = false
+  client.on('goaway', () => { isGoaway = true })
+  t.equal((await h2request(client, { ':path': '/idle' })).status, 200)
+  const startedMs = Date.now()
+  p.proc.kill('SIGTERM')
+  const code = await p.exited
+  t.equal(code, 0, 'clean exit')
+  t.ok(Date.now() - startedMs < 8000, `stopped in ${Date.now() - startedMs}ms, well before drain_timeout`)
+  t.ok(isGoaway || client.closed || client.destroyed, 'the client was told (GOAWAY) or its connection closed')
+})
