@@ -451,3 +451,25 @@ t.test('SIGTERM: an idle HTTP/2 connection gets GOAWAY and does not hold the sto
   t.ok(Date.now() - startedMs < 8000, `stopped in ${Date.now() - startedMs}ms, well before drain_timeout`)
   t.ok(isGoaway || client.closed || client.destroyed, 'the client was told (GOAWAY) or its connection closed')
 })
+
+t.test('client_send: a stream whose client stops reading is reset; the connection and the server slot go on', async (t) => {
+  const big = randomBytes(8 * 1024 * 1024)
+  const o = await startOrigin('s1', (req, res) => { req.resume(); res.end(req.url === '/big' ? big : 'small') })
+  const p = await startPortico(config([o], { upstream: 'max_connections_per_server = 1', timeouts: 'client_send = "600ms"\nupstream_response = "10s"' }))
+  const client = connect(p.port)
+  t.teardown(async () => { client.close(); await p.stop(); await o.close() })
+  const startedMs = Date.now()
+  const rstCode = await new Promise<number>((resolve) => {
+    const req = client.request({ ':path': '/big' })
+    req.on('error', () => {})
+    // Read one chunk, then nothing: flow control fills and portico waits on this client.
+    req.once('data', () => req.pause())
+    req.on('close', () => resolve(req.rstCode ?? -1))
+    setTimeout(() => { req.close(); resolve(-2) }, 10_000)
+  })
+  t.equal(rstCode, http2.constants.NGHTTP2_CANCEL, `the stream was reset with CANCEL after ${Date.now() - startedMs}ms`)
+  t.ok(Date.now() - startedMs < 5000, 'by client_send, not upstream_response')
+  const next = await h2request(client, { ':path': '/next' }, undefined, 5000)
+  t.equal(next.status, 200, 'the same connection serves the next stream, on the freed server slot')
+  t.equal(next.body.toString(), 'small')
+})

@@ -28,11 +28,11 @@ import type { ConnOwner, UpstreamConn } from '../upstream/pool.ts'
 import type { H2Connection } from './connection.ts'
 import { Dechunker, HeadError, RequestInfo, UpFraming, buildRequestHead, readRequest, responseHeaders } from './head.ts'
 
-const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants
+const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants
 
 const State = { New: 0, Waiting: 1, Exchange: 2, Done: 3 } as const
 const Body = { None: 0, Length: 1, Chunked: 2, UntilClose: 3 } as const
-const Deadline = { None: 0, Queue: 1, Connect: 2, Response: 3 } as const
+const Deadline = { None: 0, Queue: 1, Connect: 2, Response: 3, ClientSend: 4 } as const
 
 /** Request body bytes held while no upstream connection can take them (only after a retry). */
 const MAX_PENDING_BODY_BYTES = 64 * 1024
@@ -117,6 +117,8 @@ export class H2Exchange implements ConnOwner {
   resRemaining = 0
   status = 0
   hasSentResponse = false
+  /** The stream's send buffer is full: the upstream is paused and client_send runs, not upstream_response. */
+  isWaitingForClient = false
   // ── accounting ──
   startMs = 0
   connectStartMs = 0
@@ -333,6 +335,7 @@ export class H2Exchange implements ConnOwner {
     const conn = this.conn as UpstreamConn
     conn.requests++
     this.state = State.Exchange
+    this.isWaitingForClient = false
     this.isResHeadDone = false
     this.resBuf = null
     this.res.reset()
@@ -469,21 +472,27 @@ export class H2Exchange implements ConnOwner {
     if (this.state !== State.Exchange) return // the client went away while we wrote
     const isDone = this.resBody === Body.Length ? this.resRemaining === 0 : this.resBody === Body.Chunked ? this.dechunker.done : false
     if (isDone) this.finishExchange(start + used < buf.length)
-    else this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
+    else if (!this.isWaitingForClient) this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
   }
 
   /** Response body bytes to the client; the upstream pauses while the stream's buffer is full. */
   writeDownstream(data: Buffer): void {
     if (data.length === 0) return
     this.bytesOut += data.length
-    if (!this.stream.write(data) && this.conn !== null) this.conn.socket.pause()
+    if (!this.stream.write(data) && this.conn !== null && !this.isWaitingForClient) {
+      // The client is the slow side now (flow control): the upstream waits, client_send runs.
+      this.conn.socket.pause()
+      this.isWaitingForClient = true
+      this.setDeadline(Deadline.ClientSend, this.timeouts().clientSendMs)
+    }
   }
 
   onStreamDrain(): void {
-    if (this.conn === null || this.state !== State.Exchange) return
+    if (this.conn === null || this.state !== State.Exchange || !this.isWaitingForClient) return
+    this.isWaitingForClient = false
     this.conn.socket.resume()
-    // The wait was the client's (flow control), not the upstream's: the upstream's clock restarts.
-    if (this.isResHeadDone) this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
+    // The wait was the client's, not the upstream's: the upstream's clock starts again.
+    this.setDeadline(Deadline.Response, this.timeouts().upstreamResponseMs)
   }
 
   /**
@@ -764,10 +773,28 @@ export class H2Exchange implements ConnOwner {
           this.ctx.event('warn', { event: 'upstream_timeout', server: this.serverName() }, `upstream ${this.serverName()} timed out`)
           this.upstreamFailed('upstream_response_timeout')
           break
+        case Deadline.ClientSend:
+          this.clientSendTimedOut()
+          break
       }
     } catch (err) {
       this.internalError(err)
     }
+  }
+
+  /**
+   * The client read nothing of this stream's response for client_send: reset the stream (CANCEL)
+   * and drop its upstream connection; the server is not blamed. Other streams go on.
+   */
+  private clientSendTimedOut(): void {
+    const ctx = this.ctx
+    ctx.event('warn', { event: 'client_send_timeout', client: this.client.clientIp, server: this.serverName(), bytes_out: this.bytesOut },
+      `client ${this.client.clientIp} read nothing of an HTTP/2 stream for ${this.timeouts().clientSendMs}ms: stream reset`)
+    const conn = this.conn
+    this.conn = null
+    if (conn !== null) conn.destroy()
+    this.endRequest()
+    this.finishStream(NGHTTP2_CANCEL)
   }
 
   private serverName(): string {
