@@ -20,7 +20,7 @@ export const ERRORS = {
   uri_too_long: { source: 'downstream', retryable: false, status: 414, body: 'request line too long' },
   head_too_large: { source: 'downstream', retryable: false, status: 431, body: 'request header fields too large' },
   body_too_large: { source: 'downstream', retryable: false, status: 413, body: 'request body too large' },
-  not_implemented: { source: 'downstream', retryable: false, status: 501, body: 'transfer coding not implemented' },
+  not_implemented: { source: 'downstream', retryable: false, status: 501, body: 'not implemented' },
   no_route: { source: 'downstream', retryable: false, status: 404, body: 'no route for this request' },
   client_header_timeout: { source: 'downstream', retryable: false, status: 408, body: 'request head timeout' },
   client_aborted: { source: 'downstream', retryable: false, status: 0, body: '' },

@@ -350,6 +350,8 @@ export class Session implements ConnOwner {
       if (isConnected && this.conn !== null) {
         this.hasSentBody = true
         if (isFull(this.conn.socket, this.conn.socket.write(body))) this.socket.pause()
+        // upstream_response measures the upstream's silence: not while the client still uploads.
+        if (!this.isResHeadDone) this.armResponseDeadline()
       } else {
         this.pendingBody = this.pendingBody === null ? body : Buffer.concat([this.pendingBody, body])
         // Don't read more than a little while nothing can take it (checkBuffered reads on while buffering).

@@ -631,6 +631,16 @@ class Checker {
       } catch {
         this.report(keyPath(tp, 'cert'), t.cert, `${certFile} is not a PEM certificate`)
       }
+      // Out of its validity period every client refuses it: better refused here (on reload the
+      // running certificate keeps serving) than handshakes failing at the clients.
+      const nowMs = Date.now()
+      if (cert !== null && Date.parse(cert.validTo) < nowMs) {
+        this.report(keyPath(tp, 'cert'), t.cert, `${certFile} expired on ${new Date(cert.validTo).toISOString()}`)
+        cert = null
+      } else if (cert !== null && Date.parse(cert.validFrom) > nowMs) {
+        this.report(keyPath(tp, 'cert'), t.cert, `${certFile} is not valid before ${new Date(cert.validFrom).toISOString()}`)
+        cert = null
+      }
     }
     const keyPem = this.readFile(keyPath(tp, 'key'), t.key, keyFile, 'key')
     if (keyPem !== null) {
