@@ -10,7 +10,7 @@
 // an upstream connection is either owned by this session, back in its pool, or destroyed.
 
 import type { Socket } from 'node:net'
-import { ListenerCell, ListenerCounter, ServerCell, ServerCounter } from '../shared/layout.ts'
+import { ListenerCell, ListenerCounter, ServerCounter } from '../shared/layout.ts'
 import { ERRORS, toResponse } from '../shared/errors.ts'
 import type { ErrorCode } from '../shared/errors.ts'
 import type { RouteConfig } from '../shared/config/types.ts'
@@ -27,6 +27,7 @@ import type { UpstreamRuntime, WorkerContext } from './context.ts'
 import { hostWithoutPort, targetPath } from './router.ts'
 import type { CompiledRoute } from './router.ts'
 import type { ConnOwner, UpstreamConn } from './upstream/pool.ts'
+import { isIdempotent, noteServerFailure, noteServerSuccess, serverName } from './upstream/outcome.ts'
 
 const State = {
   /** Waiting for (the rest of) a request head. */
@@ -55,11 +56,6 @@ const LINGER_MS = 5000
  * for a second; one that is runs the same small risk as at any idle timeout.
  */
 const DRAIN_QUIET_MS = 1000
-
-/** Methods that may be sent again after a failure (RFC 9110 §9.2.2). */
-function isIdempotent(method: string): boolean {
-  return method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE' || method === 'OPTIONS' || method === 'TRACE'
-}
 
 /**
  * Backpressure: the other side is paused once this much is queued on a socket. write() reports
@@ -586,8 +582,8 @@ export class Session implements ConnOwner {
     this.headMs = Date.now()
     ctx.cells.observeLatency(ctx.slot, this.server, this.headMs - this.startMs)
     this.clearDeadline()
-    if (res.status >= 500) this.noteServerFailure()
-    else this.noteServerSuccess()
+    if (res.status >= 500) noteServerFailure(this.ctx, this.upstream as UpstreamRuntime, this.server)
+    else noteServerSuccess(this.ctx.cells, this.server)
     const isUpgrade = res.status === 101
     if (isUpgrade) {
       this.resBody = Body.UntilClose
@@ -846,7 +842,7 @@ export class Session implements ConnOwner {
     const ctx = this.ctx
     ctx.cells.countServer(ctx.slot, this.server, ServerCounter.ConnectFailures, 1)
     ctx.event('warn', { event: 'upstream_connect_failed', server: this.serverName(), reason }, `cannot connect to ${this.serverName()}: ${reason}`)
-    this.noteServerFailure()
+    noteServerFailure(this.ctx, this.upstream as UpstreamRuntime, this.server)
     this.upstreamFailed('upstream_connect_failed')
   }
 
@@ -886,25 +882,6 @@ export class Session implements ConnOwner {
     }
     if (code === 'upstream_bad_response') ctx.cells.countServer(ctx.slot, failed, ServerCounter.ResponseErrors, 1)
     this.fail(code)
-  }
-
-  /** Passive health: count a failure; after eject_after in a row, eject the server for a back-off. */
-  private noteServerFailure(): void {
-    const ctx = this.ctx
-    const cfg = (this.upstream as UpstreamRuntime).config
-    if (cfg.ejectAfter === 0 || this.server < 0) return
-    const fails = ctx.cells.addServer(this.server, ServerCell.Fails, 1) + 1
-    if (fails % cfg.ejectAfter !== 0) return
-    const round = fails / cfg.ejectAfter
-    const backoffMs = Math.min(cfg.ejectMaxMs, cfg.ejectBaseMs * 2 ** Math.min(round - 1, 20))
-    ctx.cells.setServer(this.server, ServerCell.EjectUntil, ctx.nowSec + Math.max(1, Math.ceil(backoffMs / 1000)))
-    ctx.event('warn', { event: 'server_ejected', server: this.serverName(), fails, backoffMs },
-      `server ${this.serverName()} ejected for ${backoffMs}ms after ${fails} consecutive failures`)
-  }
-
-  private noteServerSuccess(): void {
-    const cells = this.ctx.cells
-    if (this.server >= 0 && cells.server(this.server, ServerCell.Fails) !== 0) cells.setServer(this.server, ServerCell.Fails, 0)
   }
 
   /** Answer with a portico error (if nothing was sent yet) and close. */
@@ -1076,9 +1053,7 @@ export class Session implements ConnOwner {
   }
 
   private serverName(): string {
-    const upstream = this.upstream
-    if (upstream === null || this.server < 0) return '-'
-    return `${upstream.config.name}/${upstream.config.servers[this.server - upstream.first].name}`
+    return serverName(this.upstream, this.server)
   }
 
   /** Close after what was written is flushed. */

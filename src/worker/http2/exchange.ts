@@ -15,7 +15,7 @@
 
 import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import http2 from 'node:http2'
-import { ListenerCounter, ServerCell, ServerCounter } from '../../shared/layout.ts'
+import { ListenerCounter, ServerCounter } from '../../shared/layout.ts'
 import { ERRORS } from '../../shared/errors.ts'
 import type { ErrorCode } from '../../shared/errors.ts'
 import { DEFAULT_LIMITS, KNOWN_METHODS, ResponseHead, parseResponseHead } from '../http1/parser.ts'
@@ -25,6 +25,7 @@ import type { UpstreamRuntime, WorkerContext } from '../context.ts'
 import { hostWithoutPort, targetPath } from '../router.ts'
 import type { CompiledRoute } from '../router.ts'
 import type { ConnOwner, UpstreamConn } from '../upstream/pool.ts'
+import { isIdempotent, noteServerFailure, noteServerSuccess, serverName } from '../upstream/outcome.ts'
 import type { H2Connection } from './connection.ts'
 import { Dechunker, HeadError, RequestInfo, UpFraming, buildRequestHead, readRequest, responseHeaders } from './head.ts'
 
@@ -47,11 +48,6 @@ const MAX_SPARES = 1024
 
 const CRLF = Buffer.from('\r\n', 'latin1')
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1')
-
-/** Methods that may be sent again after a failure (RFC 9110 §9.2.2). */
-function isIdempotent(method: string): boolean {
-  return method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE' || method === 'OPTIONS' || method === 'TRACE'
-}
 
 /** Methods whose HTTP/1.1 requests carry `content-length: 0` when they have no body. */
 function expectsBody(method: string): boolean {
@@ -415,8 +411,8 @@ export class H2Exchange implements ConnOwner {
     this.headMs = Date.now()
     ctx.cells.observeLatency(ctx.slot, this.server, this.headMs - this.startMs)
     this.clearDeadline()
-    if (res.status >= 500) this.noteServerFailure()
-    else this.noteServerSuccess()
+    if (res.status >= 500) noteServerFailure(this.ctx, this.upstream as UpstreamRuntime, this.server)
+    else noteServerSuccess(this.ctx.cells, this.server)
     if (this.isHead || res.status === 204 || res.status === 304) {
       this.resBody = Body.None
     } else if (res.isChunked) {
@@ -622,7 +618,7 @@ export class H2Exchange implements ConnOwner {
     const ctx = this.ctx
     ctx.cells.countServer(ctx.slot, this.server, ServerCounter.ConnectFailures, 1)
     ctx.event('warn', { event: 'upstream_connect_failed', server: this.serverName(), reason }, `cannot connect to ${this.serverName()}: ${reason}`)
-    this.noteServerFailure()
+    noteServerFailure(this.ctx, this.upstream as UpstreamRuntime, this.server)
     this.upstreamFailed('upstream_connect_failed')
   }
 
@@ -646,24 +642,6 @@ export class H2Exchange implements ConnOwner {
     }
     if (code === 'upstream_bad_response') ctx.cells.countServer(ctx.slot, failed, ServerCounter.ResponseErrors, 1)
     this.fail(code)
-  }
-
-  private noteServerFailure(): void {
-    const ctx = this.ctx
-    const cfg = (this.upstream as UpstreamRuntime).config
-    if (cfg.ejectAfter === 0 || this.server < 0) return
-    const fails = ctx.cells.addServer(this.server, ServerCell.Fails, 1) + 1
-    if (fails % cfg.ejectAfter !== 0) return
-    const round = fails / cfg.ejectAfter
-    const backoffMs = Math.min(cfg.ejectMaxMs, cfg.ejectBaseMs * 2 ** Math.min(round - 1, 20))
-    ctx.cells.setServer(this.server, ServerCell.EjectUntil, ctx.nowSec + Math.max(1, Math.ceil(backoffMs / 1000)))
-    ctx.event('warn', { event: 'server_ejected', server: this.serverName(), fails, backoffMs },
-      `server ${this.serverName()} ejected for ${backoffMs}ms after ${fails} consecutive failures`)
-  }
-
-  private noteServerSuccess(): void {
-    const cells = this.ctx.cells
-    if (this.server >= 0 && cells.server(this.server, ServerCell.Fails) !== 0) cells.setServer(this.server, ServerCell.Fails, 0)
   }
 
   /** Answer with a portico error if nothing was sent yet (else reset the stream), and end. */
@@ -798,9 +776,7 @@ export class H2Exchange implements ConnOwner {
   }
 
   private serverName(): string {
-    const upstream = this.upstream
-    if (upstream === null || this.server < 0) return '-'
-    return `${upstream.config.name}/${upstream.config.servers[this.server - upstream.first].name}`
+    return serverName(this.upstream, this.server)
   }
 }
 
