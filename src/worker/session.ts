@@ -27,7 +27,7 @@ import type { UpstreamRuntime, WorkerContext } from './context.ts'
 import { hostWithoutPort, targetPath } from './router.ts'
 import type { CompiledRoute } from './router.ts'
 import type { ConnOwner, UpstreamConn } from './upstream/pool.ts'
-import { isIdempotent, noteServerFailure, noteServerSuccess, serverName } from './upstream/outcome.ts'
+import { isIdempotent, mayRetry, noteConnectFailure, noteServerFailure, noteServerSuccess, serverName } from './upstream/outcome.ts'
 
 const State = {
   /** Waiting for (the rest of) a request head. */
@@ -839,10 +839,7 @@ export class Session implements ConnOwner {
   }
 
   private connectFailed(reason: string): void {
-    const ctx = this.ctx
-    ctx.cells.countServer(ctx.slot, this.server, ServerCounter.ConnectFailures, 1)
-    ctx.event('warn', { event: 'upstream_connect_failed', server: this.serverName(), reason }, `cannot connect to ${this.serverName()}: ${reason}`)
-    noteServerFailure(this.ctx, this.upstream as UpstreamRuntime, this.server)
+    noteConnectFailure(this.ctx, this.upstream as UpstreamRuntime, this.server, reason)
     this.upstreamFailed('upstream_connect_failed')
   }
 
@@ -864,11 +861,8 @@ export class Session implements ConnOwner {
     // Nothing of the body went out yet (it waits in pendingBody or still on the client side),
     // or all of it is buffered and can go out again.
     const isReplayable = this.replayBody !== null
-    const canResend = !this.hasSentBody || isReplayable
     const upstream = this.upstream as UpstreamRuntime
-    if (ERRORS[code].retryable && !this.hasSentResponse && canResend &&
-        (isIdempotent(this.method) || isReplayable || code === 'upstream_connect_failed' || code === 'upstream_connect_timeout') &&
-        this.attempts <= upstream.config.retries) {
+    if (mayRetry(code, this.method, this.hasSentResponse, this.hasSentBody, isReplayable, this.attempts, upstream.config.retries)) {
       ctx.cells.countServer(ctx.slot, failed, ServerCounter.Retries, 1)
       this.releaseServer()
       this.server = -1

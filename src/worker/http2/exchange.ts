@@ -25,7 +25,7 @@ import type { UpstreamRuntime, WorkerContext } from '../context.ts'
 import { hostWithoutPort, targetPath } from '../router.ts'
 import type { CompiledRoute } from '../router.ts'
 import type { ConnOwner, UpstreamConn } from '../upstream/pool.ts'
-import { isIdempotent, noteServerFailure, noteServerSuccess, serverName } from '../upstream/outcome.ts'
+import { isIdempotent, mayRetry, noteConnectFailure, noteServerFailure, noteServerSuccess, serverName } from '../upstream/outcome.ts'
 import type { H2Connection } from './connection.ts'
 import { Dechunker, HeadError, RequestInfo, UpFraming, buildRequestHead, readRequest, responseHeaders } from './head.ts'
 
@@ -615,10 +615,7 @@ export class H2Exchange implements ConnOwner {
   }
 
   private connectFailed(reason: string): void {
-    const ctx = this.ctx
-    ctx.cells.countServer(ctx.slot, this.server, ServerCounter.ConnectFailures, 1)
-    ctx.event('warn', { event: 'upstream_connect_failed', server: this.serverName(), reason }, `cannot connect to ${this.serverName()}: ${reason}`)
-    noteServerFailure(this.ctx, this.upstream as UpstreamRuntime, this.server)
+    noteConnectFailure(this.ctx, this.upstream as UpstreamRuntime, this.server, reason)
     this.upstreamFailed('upstream_connect_failed')
   }
 
@@ -629,9 +626,7 @@ export class H2Exchange implements ConnOwner {
     if (conn !== null) conn.destroy()
     const failed = this.server
     const upstream = this.upstream as UpstreamRuntime
-    if (ERRORS[code].retryable && !this.hasSentResponse && !this.hasSentBody &&
-        (isIdempotent(this.info.method) || code === 'upstream_connect_failed' || code === 'upstream_connect_timeout') &&
-        this.attempts <= upstream.config.retries) {
+    if (mayRetry(code, this.info.method, this.hasSentResponse, this.hasSentBody, false, this.attempts, upstream.config.retries)) {
       ctx.cells.countServer(ctx.slot, failed, ServerCounter.Retries, 1)
       this.releaseServer()
       this.server = -1

@@ -3,13 +3,36 @@
 // failures eject a server for a growing back-off, seen by every thread) and the request rules
 // that decide whether a failed request may be sent again. Worker threads only.
 
-import { ServerCell } from '../../shared/layout.ts'
+import { ServerCell, ServerCounter } from '../../shared/layout.ts'
+import { ERRORS } from '../../shared/errors.ts'
+import type { ErrorCode } from '../../shared/errors.ts'
 import type { Cells } from '../../shared/cells.ts'
 import type { UpstreamRuntime, WorkerContext } from '../context.ts'
 
 /** Methods that may be sent again after a failure (RFC 9110 §9.2.2). */
 export function isIdempotent(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE' || method === 'OPTIONS' || method === 'TRACE'
+}
+
+/**
+ * May a request whose exchange failed with `code` go to another server? Only before anything of
+ * the response reached the client, only if the request can be sent again (nothing of its body
+ * went out, or all of it is buffered: `isReplayable`), only for errors where another server may do
+ * better, and — unless the request never reached a server (connect failures) — only for
+ * idempotent methods or replayable bodies. At most `retries` times.
+ */
+export function mayRetry(code: ErrorCode, method: string, hasSentResponse: boolean, hasSentBody: boolean,
+  isReplayable: boolean, attempts: number, retries: number): boolean {
+  if (!ERRORS[code].retryable || hasSentResponse || hasSentBody && !isReplayable || attempts > retries) return false
+  return isIdempotent(method) || isReplayable || code === 'upstream_connect_failed' || code === 'upstream_connect_timeout'
+}
+
+/** A connection to `server` could not be made: count it, say why, and feed passive health. */
+export function noteConnectFailure(ctx: WorkerContext, upstream: UpstreamRuntime, server: number, reason: string): void {
+  ctx.cells.countServer(ctx.slot, server, ServerCounter.ConnectFailures, 1)
+  const name = serverName(upstream, server)
+  ctx.event('warn', { event: 'upstream_connect_failed', server: name, reason }, `cannot connect to ${name}: ${reason}`)
+  noteServerFailure(ctx, upstream, server)
 }
 
 /** "upstream/server" for logs, or "-". */
