@@ -3,7 +3,7 @@
 // markdown table with ratios to HAProxy and writes the raw runs as JSON. See perf/README.md.
 // Runs on the main thread of its own process; every process it starts is killed on exit.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { dirname } from 'node:path'
@@ -33,13 +33,43 @@ function oneLine(text: string): string {
   return (telling === undefined ? lines.slice(0, 2) : [lines[0], telling]).join(' ').slice(0, 400)
 }
 
-function targetSpecs(opts: BenchOptions): TargetSpec[] {
+/** CPUs this process may run on (its affinity list, e.g. "0-3,6" → [0,1,2,3,6]). */
+function allowedCpus(): number[] {
+  const m = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))
+  if (m === null) throw new Error('/proc/self/status has no Cpus_allowed_list: cannot --pin')
+  const out: number[] = []
+  for (const part of m[1].split(',')) {
+    const [a, b] = part.split('-').map(Number)
+    for (let c = a; c <= (b ?? a); c++) out.push(c)
+  }
+  return out
+}
+
+/**
+ * --pin layout: a proxy working on `threads` threads gets the first `threads` CPUs; the load
+ * generator gets the CPUs left over, or the last CPU when the proxy takes them all (then they
+ * share it: on 2 cores, workers = 2 cannot be isolated from the load generator).
+ */
+function pinLayout(threads: number, cpus: number[]): { proxyCpus: string; loadCpus: string } {
+  const proxy = cpus.slice(0, Math.min(threads, cpus.length))
+  const rest = cpus.slice(proxy.length)
+  return { proxyCpus: proxy.join(','), loadCpus: (rest.length > 0 ? rest : cpus.slice(-1)).join(',') }
+}
+
+function targetSpecs(opts: BenchOptions, cpus: number[] | null): TargetSpec[] {
   const specs: TargetSpec[] = []
+  const pin = (threads: number): { proxyCpus: string | null; loadCpus: string | null } =>
+    cpus === null ? { proxyCpus: null, loadCpus: null } : pinLayout(threads, cpus)
   // HAProxy first: it is the reference every ratio divides by.
-  if (opts.targets.includes('haproxy')) specs.push({ kind: 'haproxy', workers: 1, label: 'haproxy' })
-  if (opts.targets.includes('nginx')) specs.push({ kind: 'nginx', workers: 1, label: 'nginx' })
+  if (opts.targets.includes('haproxy')) specs.push({ kind: 'haproxy', workers: 1, label: 'haproxy', accept: 'main', ...pin(1) })
+  if (opts.targets.includes('nginx')) specs.push({ kind: 'nginx', workers: 1, label: 'nginx', accept: 'main', ...pin(1) })
   if (opts.targets.includes('portico')) {
-    for (const w of opts.porticoWorkers) specs.push({ kind: 'portico', workers: w, label: w === 1 ? 'portico' : `portico-w${w}` })
+    for (const w of opts.porticoWorkers) {
+      for (const accept of opts.porticoAccept) {
+        const label = `portico${w === 1 ? '' : `-w${w}`}${accept === 'workers' ? '-acc' : ''}`
+        specs.push({ kind: 'portico', workers: w, label, accept, ...pin(w) })
+      }
+    }
   }
   return specs
 }
@@ -135,7 +165,9 @@ async function bench(): Promise<number> {
   await sleep(1000)
   const busyBeforeCores = machineBusySeconds() - busy0
   if (busyBeforeCores > 0.2) log(`warning: the machine is already busy (${busyBeforeCores.toFixed(2)} cores of other work); figures will be noisy`)
-  const up = await startUpstream(dir, wwwDir)
+  const cpus = opts.isPin ? allowedCpus() : null
+  // The upstream stays off every proxy's CPUs where the machine allows it (the load side).
+  const up = await startUpstream(dir, wwwDir, cpus === null ? null : pinLayout(Math.max(1, ...opts.porticoWorkers), cpus).loadCpus)
   log(`upstream nginx :${up.upstreamPort}, upload origin :${up.uploadPort}`)
 
   // HAProxy refuses to start unless 2 × maxconn + ~250 fds fit under the hard fd limit (a
@@ -149,7 +181,7 @@ async function bench(): Promise<number> {
   }
   const maxConns = groups.includes('idle') ? opts.idleConns + 100 : 2000
   const targets: Target[] = []
-  for (const spec of targetSpecs(opts)) {
+  for (const spec of targetSpecs(opts, cpus)) {
     if (spec.kind === 'haproxy' && stillMissing.includes('haproxy')) {
       skipped.push(`${spec.label}: haproxy is not installed`)
       continue
@@ -185,7 +217,7 @@ async function bench(): Promise<number> {
     const port = s.isTls ? t.tlsPort : t.plainPort
     if (port === 0) return null
     if (s.tool === 'h2load' && t.h2SkipReason !== null) return null
-    return { scripts, proxyPid: t.proc.pid, upstreamPids, port }
+    return { scripts, proxyPid: t.proc.pid, upstreamPids, port, loadCpus: t.loadCpus }
   }
 
   const warmed = new Set<string>()
@@ -239,7 +271,7 @@ async function bench(): Promise<number> {
   }
 
   // What each proxy printed while under test (before the stop adds its shutdown lines).
-  const targetInfo = targets.map((t) => ({ label: t.label, kind: t.kind, workers: t.workers, tls: t.tlsPort > 0, state: t.proc.describeExit(), outputTail: t.proc.tail(40) }))
+  const targetInfo = targets.map((t) => ({ label: t.label, kind: t.kind, workers: t.workers, proxyCpus: t.proxyCpus, loadCpus: t.loadCpus, tls: t.tlsPort > 0, state: t.proc.describeExit(), outputTail: t.proc.tail(40) }))
   await stopAll()
 
   const machine = machineDescription()
@@ -258,6 +290,9 @@ async function bench(): Promise<number> {
     `Machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.memGiB.toFixed(1)} GiB, Linux ${machine.kernel}; load generator, upstream and proxy share these cores.`,
     `Other work on the machine: ${busyBeforeCores.toFixed(2)} cores busy just before the start; during runs, median ${foreignCores.toFixed(2)} cores not used by proxy, upstream or load generator (max ${foreignMaxCores.toFixed(2)}).`,
     `Runs: ${opts.durationMs / 1000} s each, ${opts.rounds} round(s), targets interleaved; figures are medians over rounds, ratios are per-round ratios to HAProxy (median).`,
+    ...(cpus !== null
+      ? [`Pinned (taskset): ${targets.map((t) => `${t.label} on CPU ${t.proxyCpus} with its load generator on CPU ${t.loadCpus}`).join('; ')}; upstream on CPU ${pinLayout(Math.max(1, ...opts.porticoWorkers), cpus).loadCpus}.`]
+      : []),
     `Versions: ${ver.haproxy}; ${ver.nginx}; portico ${ver.portico} on node ${ver.node}; ${ver.wrk.split(' [')[0]}; ${ver.h2load}.`,
     '',
     rows.length > 0 ? markdownTable(rows) : '(no load scenario ran)',

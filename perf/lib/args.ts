@@ -6,6 +6,10 @@ export type ScenarioGroup = (typeof ALL_SCENARIOS)[number]
 export const ALL_TARGETS = ['portico', 'haproxy', 'nginx'] as const
 export type TargetKind = (typeof ALL_TARGETS)[number]
 
+/** portico's listener `accept` modes (README "Accepting connections"). */
+export const ALL_ACCEPT = ['main', 'workers'] as const
+export type AcceptMode = (typeof ALL_ACCEPT)[number]
+
 export interface BenchOptions {
   isQuick: boolean
   /** Measured length of one load run. */
@@ -18,6 +22,13 @@ export interface BenchOptions {
   scenarios: ScenarioGroup[]
   /** portico worker counts; one portico line per entry. */
   porticoWorkers: number[]
+  /** portico `accept` modes; one portico line per workers × accept pair. */
+  porticoAccept: AcceptMode[]
+  /**
+   * Pin with taskset: a proxy doing its work on N threads gets CPUs 0..N-1; the load generator
+   * and the upstream get the CPUs left over, or the last CPU when none is left (see README).
+   */
+  isPin: boolean
   /** Idle keep-alive connections opened per proxy in the `idle` scenario. */
   idleConns: number
   /** Where the raw JSON goes. */
@@ -34,6 +45,8 @@ export const USAGE = `usage: node perf/bench.ts [options]     (npm run bench -- 
   --targets LIST           portico,haproxy,nginx (default: all three)
   --scenarios LIST         ka,newconn,download,upload,tls,h2,idle (default: all)
   --workers LIST           portico worker threads, e.g. 1 or 1,2 (default 1)
+  --accept LIST            portico listener accept modes, main,workers (default main)
+  --pin                    taskset: proxy on CPUs 0..N-1 (N = its threads), load + upstream on the rest
   --idle-conns N           idle keep-alive connections per proxy (default 10000)
   --json FILE              raw results (default /tmp/portico-bench/latest.json)
   --keep                   keep the temp dir with configs and logs
@@ -70,6 +83,8 @@ export function parseArgs(argv: string[]): BenchOptions | 'help' {
     targets: [...ALL_TARGETS],
     scenarios: [...ALL_SCENARIOS],
     porticoWorkers: [1],
+    porticoAccept: ['main'],
+    isPin: false,
     idleConns: isQuick ? 2000 : 10_000,
     jsonOut: '/tmp/portico-bench/latest.json',
     isKeep: false,
@@ -111,6 +126,12 @@ export function parseArgs(argv: string[]): BenchOptions | 'help' {
         if (opts.porticoWorkers.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) throw new Error(`--workers ${v}: expected numbers 1..64, e.g. 1,2`)
         break
       }
+      case '--accept':
+        opts.porticoAccept = list(value(), ALL_ACCEPT, 'accept mode')
+        break
+      case '--pin':
+        opts.isPin = true
+        break
       case '--idle-conns': {
         const v = value()
         opts.idleConns = Number(v)

@@ -152,7 +152,11 @@ ${tlsListen}    location / { proxy_pass http://origin; }
 }
 
 /** portico, per the config contract in shared/DESIGN.md. */
-export function porticoToml(w: Wiring, workers: number, isRoot: boolean): string {
+export function porticoToml(w: Wiring, workers: number, isRoot: boolean, accept: 'main' | 'workers' = 'main'): string {
+  // Both listeners take the mode: with "workers" each worker thread also accepts on its own
+  // SO_REUSEPORT socket (the main thread keeps one too, so the kernel spreads new connections
+  // over workers + 1 sockets).
+  const acceptLine = `accept = "${accept}"\n`
   const tls =
     w.tlsPort > 0
       ? `
@@ -160,7 +164,7 @@ export function porticoToml(w: Wiring, workers: number, isRoot: boolean): string
 name = "tls"
 bind = "127.0.0.1:${w.tlsPort}"
 protocols = ["h2", "http/1.1"]
-[listeners.tls]
+${acceptLine}[listeners.tls]
 cert = "${w.certFile}"
 key = "${w.keyFile}"
 `
@@ -184,7 +188,7 @@ upstream_idle = "60s"
 name = "web"
 bind = "127.0.0.1:${w.plainPort}"
 protocols = ["http/1.1"]
-${tls}
+${acceptLine}${tls}
 [[routes]]
 name = "upload"
 path_prefix = "/upload"

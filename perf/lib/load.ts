@@ -140,6 +140,8 @@ export interface LoadContext {
   proxyPid: number
   upstreamPids: number[]
   port: number
+  /** taskset CPU list for wrk / h2load (--pin), or null. */
+  loadCpus: string | null
 }
 
 /** A run that produced no figures, with the reason. */
@@ -186,7 +188,8 @@ export async function runScenario(s: Scenario, target: string, round: number, ct
   const argv = loadArgv(s, ctx, durationMs)
   // Bounded: the tool's own duration plus slack for connection teardown and slow responses.
   // Through bash so that `times` reports the tool's exact CPU use (its children's line) on stderr.
-  const wrapped = ['bash', '-c', '"$@"; code=$?; times >&2; exit $code', 'bash', ...argv]
+  const tool = ctx.loadCpus === null ? argv : ['taskset', '-c', ctx.loadCpus, ...argv]
+  const wrapped = ['bash', '-c', '"$@"; code=$?; times >&2; exit $code', 'bash', ...tool]
   const { out, m } = await measure(ctx.proxyPid, ctx.upstreamPids, () => runBounded(wrapped, durationMs + 20_000))
   if (out.timedOut) return failedRun(s, target, round, `${argv[0]} did not finish within ${durationMs + 20_000}ms`)
   const r = s.tool === 'h2load' ? parseH2load(out.stdout) : parseWrk(out.stdout)

@@ -11,7 +11,7 @@ import { fdHardLimit, freePort, sleep, startProc, stopProc } from './procs.ts'
 import type { Proc } from './procs.ts'
 import { haproxyConf, nginxProxyConf, porticoToml, upstreamNginxConf } from './configs.ts'
 import type { Wiring } from './configs.ts'
-import type { TargetKind } from './args.ts'
+import type { AcceptMode, TargetKind } from './args.ts'
 
 /** The 64 B / 1 MiB origin and the upload origin. */
 export interface Upstream {
@@ -37,6 +37,10 @@ export interface Target {
   /** Why h2 is skipped (TLS works but ALPN does not pick h2), or null. */
   h2SkipReason: string | null
   configFile: string
+  /** taskset CPU list the proxy runs on, or null (not pinned). */
+  proxyCpus: string | null
+  /** taskset CPU list for the load generator driving this target, or null. */
+  loadCpus: string | null
 }
 
 export const PORTICO_ENTRY = fileURLToPath(new URL('../../src/portico.ts', import.meta.url))
@@ -85,14 +89,19 @@ async function waitReady(proc: Proc, port: number, path: string, timeoutMs: numb
   return `${proc.name} not ready after ${timeoutMs}ms (last probe on :${port}${path}: ${last})\n${proc.tail(30)}`
 }
 
-export async function startUpstream(dir: string, wwwDir: string): Promise<Upstream> {
+/** `argv` under `taskset -c cpus` (taskset execs, so the pid stays the program's), or as is. */
+export function pinned(argv: string[], cpus: string | null): string[] {
+  return cpus === null ? argv : ['taskset', '-c', cpus, ...argv]
+}
+
+export async function startUpstream(dir: string, wwwDir: string, cpus: string | null = null): Promise<Upstream> {
   const upstreamPort = await freePort()
   const uploadPort = await freePort()
   for (const d of ['upstream-body', 'upstream-proxy', 'upstream-fastcgi', 'upstream-uwsgi', 'upstream-scgi']) mkdirSync(`${dir}/${d}`, { recursive: true })
   const conf = `${dir}/upstream-nginx.conf`
   writeFileSync(conf, upstreamNginxConf({ port: upstreamPort, dir, wwwDir }))
-  const nginx = startProc('upstream nginx', ['nginx', '-p', dir, '-e', `${dir}/upstream-error.log`, '-c', conf])
-  const upload = startProc('upload origin', [process.execPath, fileURLToPath(new URL('./upload-origin.ts', import.meta.url)), String(uploadPort)])
+  const nginx = startProc('upstream nginx', pinned(['nginx', '-p', dir, '-e', `${dir}/upstream-error.log`, '-c', conf], cpus))
+  const upload = startProc('upload origin', pinned([process.execPath, fileURLToPath(new URL('./upload-origin.ts', import.meta.url)), String(uploadPort)], cpus))
   const whyNginx = await waitReady(nginx, upstreamPort, '/', 10_000)
   if (whyNginx !== null) throw new Error(`upstream nginx failed to start: ${whyNginx}`)
   const whyUpload = await waitReady(upload, uploadPort, '/', 10_000)
@@ -105,6 +114,11 @@ export interface TargetSpec {
   /** portico worker threads; 1 for the others. */
   workers: number
   label: string
+  /** portico listener accept mode ("main" for the others). */
+  accept: AcceptMode
+  /** taskset CPU lists (--pin), or null. */
+  proxyCpus: string | null
+  loadCpus: string | null
 }
 
 /** Starts one proxy; resolves the running target or the reason it was skipped. */
@@ -155,10 +169,10 @@ async function launch(spec: TargetSpec, w: Wiring): Promise<Target | string> {
     argv = ['nginx', '-p', w.dir, '-e', `${w.dir}/nginx-error.log`, '-c', configFile]
   } else {
     configFile = `${w.dir}/portico.toml`
-    writeFileSync(configFile, porticoToml(w, spec.workers, process.getuid?.() === 0))
+    writeFileSync(configFile, porticoToml(w, spec.workers, process.getuid?.() === 0, spec.accept))
     argv = [process.execPath, PORTICO_ENTRY, '-c', configFile]
   }
-  const proc = startProc(spec.label, argv, { cwd: w.dir })
+  const proc = startProc(spec.label, pinned(argv, spec.proxyCpus), { cwd: w.dir })
   // portico loads TypeScript and spawns worker threads: give it longer than the C proxies.
   const why = await waitReady(proc, w.plainPort, '/', spec.kind === 'portico' ? 20_000 : 10_000)
   if (why !== null) {
@@ -191,5 +205,7 @@ async function launch(spec: TargetSpec, w: Wiring): Promise<Target | string> {
     tlsSkipReason: w.tlsPort > 0 ? null : 'no TLS listener requested',
     h2SkipReason,
     configFile,
+    proxyCpus: spec.proxyCpus,
+    loadCpus: spec.loadCpus,
   }
 }
