@@ -8,7 +8,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import http from 'node:http'
 import net from 'node:net'
-import { canConnect, freePort, request, sleep, startPortico } from './harness.ts'
+import { canConnect, freePort, metricTotal, request, sleep, startPortico, waitUntil } from './harness.ts'
 import type { Portico } from './harness.ts'
 
 const UPSTREAM_RESPONSE_MS = 1000
@@ -136,29 +136,7 @@ class FaultOrigin {
 
 // ── helpers ─────────────────────────────────────────────────────────────────────────────────────
 
-async function scrape(port: number, family: string): Promise<number> {
-  const text = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
-      let s = ''
-      res.on('data', (d) => { s += d })
-      res.on('end', () => resolve(s))
-    }).on('error', reject)
-  })
-  let n = 0
-  for (const line of text.split('\n')) {
-    if (line.startsWith(family + '{') || line.startsWith(family + ' ')) n += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return n
-}
 
-async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await cond()) return true
-    await sleep(20)
-  }
-  return cond()
-}
 
 /** One raw request; resolves with everything received and whether the connection was closed. */
 function exchange(port: number, raw: string, timeoutMs = 5000): Promise<{ text: string; closed: boolean; ms: number }> {
@@ -228,8 +206,8 @@ if (!(await waitUntil(() => canConnect(metricsPort), 5000))) throw new Error('me
 async function healthy(t: Test, what: string): Promise<void> {
   const r = await request(p.port, { path: '/ok' })
   t.equal(r.status, 200, `${what}: portico still serves`)
-  t.ok(await waitUntil(async () => (await scrape(metricsPort, 'portico_server_active_requests')) === 0, 3000), `${what}: no request left in flight`)
-  t.ok(await waitUntil(async () => (await scrape(metricsPort, 'portico_listener_connections_active')) === 0, 3000), `${what}: no client connection left open`)
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_server_active_requests')) === 0, 3000), `${what}: no request left in flight`)
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_listener_connections_active')) === 0, 3000), `${what}: no client connection left open`)
   const open = origin.open().length
   t.ok(open <= WORKERS * KEEPALIVE, `${what}: ${open} upstream sockets open, within keepalive (${WORKERS} × ${KEEPALIVE})`)
   t.equal(p.proc.exitCode, null, `${what}: process alive`)
@@ -339,7 +317,7 @@ t.test('client aborts mid-download: the upstream connection is dropped, nothing 
 })
 
 t.test('after every fault: no request errors inside portico, the process never crashed', async (t) => {
-  t.equal(await scrape(metricsPort, 'portico_request_errors_total'), 0, 'no internal request errors')
+  t.equal(await metricTotal(metricsPort, 'portico_request_errors_total'), 0, 'no internal request errors')
   t.same(events(p, 'request_error'), [], 'no request_error in the log')
   t.same(events(p, 'worker_error').concat(events(p, 'worker_replaced')), [], 'no worker died')
   t.equal(p.proc.exitCode, null, 'still running')

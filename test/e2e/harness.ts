@@ -281,3 +281,36 @@ ${servers.map((o) => `[[upstreams.servers]]\nname = "${o.name}"\naddress = "127.
 ${extra.tail ?? ''}
 `
 }
+
+/**
+ * One metric family from portico's /metrics (`[runtime] metrics`): its samples as
+ * "labels inside the braces" → value ('' for a sample without labels).
+ */
+export async function scrapeMetric(port: number, family: string): Promise<Map<string, number>> {
+  const text = (await request(port, { path: '/metrics' })).text
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(family + '{') && !line.startsWith(family + ' ')) continue
+    const sp = line.lastIndexOf(' ')
+    const labels = line.charCodeAt(family.length) === 123 /* { */ ? line.slice(family.length + 1, line.lastIndexOf('}', sp)) : ''
+    out.set(labels, Number(line.slice(sp + 1)))
+  }
+  return out
+}
+
+/** The sum of a metric family over all its samples. */
+export async function metricTotal(port: number, family: string): Promise<number> {
+  let n = 0
+  for (const v of (await scrapeMetric(port, family)).values()) n += v
+  return n
+}
+
+/** Poll `cond` every `everyMs` until it holds or `timeoutMs` passes; resolves with its last value. */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await cond()) return true
+    await sleep(everyMs)
+  }
+  return cond()
+}

@@ -6,40 +6,10 @@
 import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
-import { basicConfig, canConnect, freePort, rawExchange, request, sleep, startOrigin, startPortico } from './harness.ts'
+import { basicConfig, canConnect, freePort, metricTotal, rawExchange, request, sleep, startOrigin, startPortico, waitUntil } from './harness.ts'
 
-/** Prometheus samples of one family, as "labels → value". */
-async function scrape(port: number, family: string): Promise<Map<string, number>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
-      let s = ''
-      res.on('data', (d) => { s += d })
-      res.on('end', () => resolve(s))
-    }).on('error', reject)
-  })
-  const out = new Map<string, number>()
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(family + '{') && !line.startsWith(family + ' ')) continue
-    const sp = line.lastIndexOf(' ')
-    out.set(line.slice(family.length, sp), Number(line.slice(sp + 1)))
-  }
-  return out
-}
 
-async function total(port: number, family: string): Promise<number> {
-  let n = 0
-  for (const v of (await scrape(port, family)).values()) n += v
-  return n
-}
 
-async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await cond()) return true
-    await sleep(20)
-  }
-  return cond()
-}
 
 /** A client connection that records what it receives and when it was closed. */
 interface Conn {
@@ -73,8 +43,8 @@ t.test('global.max_connections = 5: of 10 clients, 5 are served and 5 closed at 
   // counted until their session ends: be served once, then let those settle.
   t.equal((await request(p.port, { path: '/warm' })).status, 200, 'serving')
   await sleep(500)
-  t.ok(await waitUntil(async () => (await total(metricsPort, 'portico_listener_connections_active')) === 0, 2000), 'no connection open')
-  const refusedAtStart = await total(metricsPort, 'portico_listener_refused_connections_total')
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_listener_connections_active')) === 0, 2000), 'no connection open')
+  const refusedAtStart = await metricTotal(metricsPort, 'portico_listener_refused_connections_total')
   t.comment(`refused before the test: ${refusedAtStart}`)
 
   const startedMs = Date.now()
@@ -91,13 +61,13 @@ t.test('global.max_connections = 5: of 10 clients, 5 are served and 5 closed at 
   // The kept ones are served.
   for (const c of open) c.socket.write('GET /kept HTTP/1.1\r\nHost: a\r\n\r\n')
   t.ok(await waitUntil(() => open.every((c) => c.text.includes('s1 GET /kept')), 3000), 'each kept connection is served')
-  const refusedBefore = await total(metricsPort, 'portico_listener_refused_connections_total')
+  const refusedBefore = await metricTotal(metricsPort, 'portico_listener_refused_connections_total')
   t.equal(refusedBefore - refusedAtStart, 5, 'refusals counted')
-  t.equal(await total(metricsPort, 'portico_listener_connections_active'), 5, '5 active')
+  t.equal(await metricTotal(metricsPort, 'portico_listener_connections_active'), 5, '5 active')
 
   // Once they close, new clients get in again: nothing leaked from the refused or the served ones.
   for (const c of open) c.socket.destroy()
-  t.ok(await waitUntil(async () => (await total(metricsPort, 'portico_listener_connections_active')) === 0, 3000), 'back to 0 active')
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_listener_connections_active')) === 0, 3000), 'back to 0 active')
   for (let round = 0; round < 3; round++) {
     const batch: Conn[] = []
     for (let i = 0; i < 5; i++) batch.push(await connect(p.port))
@@ -105,7 +75,7 @@ t.test('global.max_connections = 5: of 10 clients, 5 are served and 5 closed at 
     t.ok(await waitUntil(() => batch.every((c) => c.closedAtMs !== 0), 3000), `round ${round}: all closed by portico after the response`)
     t.ok(batch.every((c) => c.text.includes('s1 GET /again')), `round ${round}: all 5 served`)
   }
-  t.equal(await total(metricsPort, 'portico_listener_refused_connections_total'), refusedBefore, 'no new refusals: connections portico closed were released')
+  t.equal(await metricTotal(metricsPort, 'portico_listener_refused_connections_total'), refusedBefore, 'no new refusals: connections portico closed were released')
 })
 
 t.test('default head limits: 431 over 16 KiB or 100 fields, 414 over an 8 KiB request line; nothing forwarded', async (t) => {
@@ -250,7 +220,7 @@ address = "127.0.0.1:${a.port}"
     { idleMs: 5000, until: (x) => /got \d+$/.test(x) })
   t.match(big.text, /got 2097152$/, 'no max_body: 2 MB chunked body forwarded')
 
-  t.ok(await waitUntil(async () => (await total(metricsPort, 'portico_server_active_requests')) === 0, 2000), 'no request left in flight')
-  t.ok(await waitUntil(async () => (await total(metricsPort, 'portico_listener_connections_active')) === 0, 2000), 'no connection left open')
-  t.ok(await total(metricsPort, 'portico_listener_denied_requests_total') >= 9, 'refusals counted as denied')
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_server_active_requests')) === 0, 2000), 'no request left in flight')
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_listener_connections_active')) === 0, 2000), 'no connection left open')
+  t.ok(await metricTotal(metricsPort, 'portico_listener_denied_requests_total') >= 9, 'refusals counted as denied')
 })

@@ -8,46 +8,16 @@
 import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
-import { canConnect, defaultHandler, freePort, request, sleep, startOrigin, startPortico } from './harness.ts'
+import { canConnect, defaultHandler, freePort, metricTotal, request, scrapeMetric, sleep, startOrigin, startPortico, waitUntil } from './harness.ts'
 import type { Origin } from './harness.ts'
 
-/** Prometheus samples of one family: label text ('upstream="app",server="s1"') → value. */
-async function scrape(port: number, family: string): Promise<Map<string, number>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
-      let s = ''
-      res.on('data', (d) => { s += d })
-      res.on('end', () => resolve(s))
-    }).on('error', reject)
-  })
-  const out = new Map<string, number>()
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(family + '{')) continue
-    const close = line.indexOf('}')
-    out.set(line.slice(family.length + 1, close), Number(line.slice(line.lastIndexOf(' ') + 1)))
-  }
-  return out
-}
 
 async function serverValue(port: number, family: string, server: string): Promise<number> {
-  for (const [labels, v] of await scrape(port, family)) if (labels.includes(`server="${server}"`)) return v
+  for (const [labels, v] of await scrapeMetric(port, family)) if (labels.includes(`server="${server}"`)) return v
   return Number.NaN
 }
 
-async function sumOf(port: number, family: string): Promise<number> {
-  let n = 0
-  for (const v of (await scrape(port, family)).values()) n += v
-  return n
-}
 
-async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await cond()) return true
-    await sleep(everyMs)
-  }
-  return cond()
-}
 
 function config(servers: Array<{ name: string; port: number }>, metricsPort: number, extra: { upstream?: string; timeouts?: string; route?: string; workers?: number } = {}): string {
   return `
@@ -146,7 +116,7 @@ t.test('a server killed under load from 20 clients: no failed request, DOWN with
   t.ok(done > 200, `${done} requests completed`)
   t.same(failures.slice(0, 10), [], `no failed request (${failures.length} failures)`)
   if (failures.length > 0) t.comment(p.stderr.filter((l) => /DOWN|UP|ejected/.test(l)).join('\n'))
-  t.ok(await waitUntil(async () => (await sumOf(metricsPort, 'portico_server_active_requests')) === 0, 3000), 'nothing left in flight')
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_server_active_requests')) === 0, 3000), 'nothing left in flight')
   t.match(await p.waitFor(/server app\/s1 is DOWN/, 1000), /refused/, 'the DOWN transition is logged with its reason')
   t.match(await p.waitFor(/server app\/s1 is UP/, 1000), /status 200/, 'the UP transition is logged with its reason')
 })
@@ -166,7 +136,7 @@ t.test('both servers down: 503 in milliseconds, not a hang', async (t) => {
   const r502 = await request(p.port)
   t.ok([502, 503].includes(r502.status), `right after the kill: ${r502.status}`)
   t.ok(Date.now() - early < 1000, `in ${Date.now() - early} ms`)
-  t.ok(await waitUntil(async () => (await sumOf(metricsPort, 'portico_server_up')) === 0, 5000), 'both marked DOWN')
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_server_up')) === 0, 5000), 'both marked DOWN')
   for (let i = 0; i < 5; i++) {
     const started = Date.now()
     const r = await request(p.port, { path: `/down${i}` })
@@ -214,7 +184,7 @@ t.test('max_connections_per_server = 2, 10 concurrent slow requests: never more 
   let isSampling = true
   const sampler = (async () => {
     for (let i = 0; isSampling && i < 200; i++) {
-      maxQueued = Math.max(maxQueued, await sumOf(metricsPort, 'portico_upstream_queue_length'))
+      maxQueued = Math.max(maxQueued, await metricTotal(metricsPort, 'portico_upstream_queue_length'))
       await sleep(50)
     }
   })()
@@ -238,8 +208,8 @@ t.test('max_connections_per_server = 2, 10 concurrent slow requests: never more 
   t.ok(busy.every((r) => r.ms >= QUEUE_MS - 100 && r.ms < QUEUE_MS + 1000), `503 after the queue timeout (${busy.map((r) => r.ms).join(', ')} ms)`)
   t.ok(busy.every((r) => /all servers busy/.test(r.text)), '503 says all servers busy')
   t.equal(slow.requests.length - 1, ok.length, 'a request that got 503 never reached the server')
-  t.ok(await waitUntil(async () => (await sumOf(metricsPort, 'portico_upstream_queue_length')) === 0, 2000), 'the queue is empty again')
-  t.equal(await sumOf(metricsPort, 'portico_server_active_requests'), 0, 'no slot left taken')
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_upstream_queue_length')) === 0, 2000), 'the queue is empty again')
+  t.equal(await metricTotal(metricsPort, 'portico_server_active_requests'), 0, 'no slot left taken')
 })
 
 /** An origin that reads a request (head and Content-Length body) and resets the connection instead of answering. */

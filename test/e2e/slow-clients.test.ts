@@ -7,31 +7,9 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import { readFileSync } from 'node:fs'
-import { basicConfig, canConnect, freePort, sleep, startOrigin, startPortico } from './harness.ts'
+import { basicConfig, canConnect, freePort, metricTotal, sleep, startOrigin, startPortico, waitUntil } from './harness.ts'
 
-async function scrape(port: number, family: string): Promise<number> {
-  const text = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
-      let s = ''
-      res.on('data', (d) => { s += d })
-      res.on('end', () => resolve(s))
-    }).on('error', reject)
-  })
-  let n = 0
-  for (const line of text.split('\n')) {
-    if (line.startsWith(family + '{') || line.startsWith(family + ' ')) n += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return n
-}
 
-async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await cond()) return true
-    await sleep(20)
-  }
-  return cond()
-}
 
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -100,8 +78,8 @@ t.test('slowloris is cut at client_header with 408, without an upstream connecti
   t.ok(second.closedMs - second.firstByteMs < 2500, 'cut after client_header')
   t.equal(a.requests.length, 1, 'only the complete request was forwarded')
 
-  t.ok(await waitUntil(async () => (await scrape(metricsPort, 'portico_listener_connections_active')) === 0, 3000), 'every connection released')
-  t.equal(await scrape(metricsPort, 'portico_server_active_requests'), 0, 'no request in flight')
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_listener_connections_active')) === 0, 3000), 'every connection released')
+  t.equal(await metricTotal(metricsPort, 'portico_server_active_requests'), 0, 'no request in flight')
 })
 
 t.test('a client that connects and sends nothing is closed after client_header', async (t) => {
@@ -192,7 +170,7 @@ t.test('slow readers: bounded memory, cut after client_send with their upstream 
   // but not running while portico itself holds the upstream back).
   t.ok(p.stderr.some((l) => l.includes('"event":"client_send_timeout"')), 'logged as client_send_timeout')
   t.notOk(p.stderr.some((l) => l.includes('"event":"upstream_timeout"')), 'the upstream is not blamed')
-  t.equal(await scrape(metricsPort, 'portico_server_active_requests'), 0, 'no request counted in flight')
+  t.equal(await metricTotal(metricsPort, 'portico_server_active_requests'), 0, 'no request counted in flight')
   // The slow readers' connections are cut with their upstreams.
-  t.ok(await waitUntil(async () => (await scrape(metricsPort, 'portico_listener_connections_active')) === 0, 9000), 'every slow reader disconnected by portico')
+  t.ok(await waitUntil(async () => (await metricTotal(metricsPort, 'portico_listener_connections_active')) === 0, 9000), 'every slow reader disconnected by portico')
 })

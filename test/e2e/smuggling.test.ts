@@ -13,7 +13,7 @@ import http from 'node:http'
 import { CORPUS } from '../worker/http1/corpus.ts'
 import type { CorpusCase } from '../worker/http1/corpus.ts'
 import { DEFAULT_LIMITS, RequestHead, parseRequestHead } from '../../src/worker/http1/parser.ts'
-import { freePort, rawExchange, sleep, startPortico } from './harness.ts'
+import { freePort, rawExchange, scrapeMetric, sleep, startPortico, waitUntil } from './harness.ts'
 
 // ── the recording upstream ──────────────────────────────────────────────────────────────────────
 
@@ -226,32 +226,7 @@ function followUps(c: CorpusCase): number {
   return (rest.match(/^[A-Z]+ \S+ HTTP\/1\.1\r\n/gm) ?? []).length
 }
 
-async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (cond()) return true
-    await sleep(10)
-  }
-  return cond()
-}
 
-/** Prometheus samples of one family, as "labels → value". */
-async function scrape(port: number, family: string): Promise<Map<string, number>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
-      let s = ''
-      res.on('data', (d) => { s += d })
-      res.on('end', () => resolve(s))
-    }).on('error', reject)
-  })
-  const out = new Map<string, number>()
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(family + '{') && !line.startsWith(family + ' ')) continue
-    const sp = line.lastIndexOf(' ')
-    out.set(line.slice(family.length, sp), Number(line.slice(sp + 1)))
-  }
-  return out
-}
 
 function sum(m: Map<string, number>): number {
   let n = 0
@@ -319,7 +294,7 @@ t.test('every corpus case end to end: rejected with nothing upstream, or exactly
     for (const follow of mine.slice(1)) t.equal(follow.framing, 'none', `${c.name}: follow-up ${follow.target} has no body`)
   }
   t.same(rec.unframed(), [], 'the upstream never saw a byte it could not frame')
-  const active = await scrape(metricsPort, 'portico_server_active_requests')
+  const active = await scrapeMetric(metricsPort, 'portico_server_active_requests')
   t.equal(sum(active), 0, 'no request left in flight')
 })
 
@@ -369,7 +344,7 @@ t.test('a body refused after its head was forwarded: 4xx to the client, the upst
   // Portico still serves, on a fresh upstream connection.
   const ok = await rawExchange(p.port, 'GET /after HTTP/1.1\r\nHost: a\r\n\r\n', { until: (x) => x.includes('rec GET /after') })
   t.match(ok.text, /^HTTP\/1\.1 200/, 'still serving')
-  const active = await scrape(metricsPort, 'portico_server_active_requests')
+  const active = await scrapeMetric(metricsPort, 'portico_server_active_requests')
   t.equal(sum(active), 0, 'no request left in flight')
 })
 
@@ -487,8 +462,8 @@ t.test('malicious upstream responses: 502 (or a cut connection), and the upstrea
   }
   const ok = await rawExchange(p.port, 'GET /final HTTP/1.1\r\nHost: a\r\n\r\n', { until: (x) => x.includes('rec GET /final') })
   t.match(ok.text, /^HTTP\/1\.1 200/, 'still serving')
-  const active = await scrape(metricsPort, 'portico_server_active_requests')
+  const active = await scrapeMetric(metricsPort, 'portico_server_active_requests')
   t.equal(sum(active), 0, 'no request left in flight')
-  const errors = await scrape(metricsPort, 'portico_server_response_errors_total')
+  const errors = await scrapeMetric(metricsPort, 'portico_server_response_errors_total')
   t.ok(sum(errors) >= EVIL.filter((e) => e.outcome !== 200).length, `response errors counted (${sum(errors)})`)
 })
