@@ -5,20 +5,9 @@
 
 import t from 'tap'
 import http from 'node:http'
-import { basicConfig, freePort, request, sleep, startOrigin, startPortico } from './harness.ts'
+import { basicConfig, freePort, metricTotal, request, sleep, startOrigin, startPortico } from './harness.ts'
 import type { Origin } from './harness.ts'
 
-/** Scrape one metric family from portico's /metrics into { 'label=value,…': number }. */
-async function metric(port: number, name: string): Promise<Map<string, number>> {
-  const r = await request(port, { path: '/metrics' })
-  const out = new Map<string, number>()
-  for (const line of r.text.split('\n')) {
-    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue
-    const m = /^([^{ ]+)(?:\{([^}]*)\})? (\S+)$/.exec(line)
-    if (m !== null) out.set(m[2] ?? '', Number(m[3]))
-  }
-  return out
-}
 
 /** `n` requests from `concurrency` keep-alive clients; resolves with the statuses. */
 async function load(port: number, n: number, concurrency: number, path = '/'): Promise<number[]> {
@@ -57,9 +46,7 @@ async function slowShare(balance: string): Promise<{ fast: number; slow: number;
     const bad = statuses.filter((s) => s !== 200).length
     if (bad > 0) throw new Error(`${bad} requests failed`)
     await sleep(100)
-    const active = await metric(metricsPort, 'portico_server_active_requests')
-    let sum = 0
-    for (const v of active.values()) sum += v
+    const sum = await metricTotal(metricsPort, 'portico_server_active_requests')
     return { fast: fast.requests.length, slow: slow.requests.length, active: sum }
   } finally {
     await p.stop()
