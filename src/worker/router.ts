@@ -59,6 +59,16 @@ export function hostWithoutPort(host: string): string {
   return colon < 0 ? host : host.slice(0, colon)
 }
 
+/** The value of cookie `name` (lowercase) in a Cookie header, or null. Rare path (hash_key = "cookie:…"). */
+export function cookieValue(cookieHeader: string | null, name: string): string | null {
+  if (cookieHeader === null) return null
+  for (const part of cookieHeader.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim().toLowerCase() === name) return part.slice(eq + 1).trim()
+  }
+  return null
+}
+
 /** The path of a request-target, without query; absolute-form targets lose scheme and authority. */
 export function targetPath(target: string): string {
   let start = 0

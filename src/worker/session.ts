@@ -24,7 +24,7 @@ import type { RequestHead } from './http1/parser.ts'
 import { Pick } from './balance/balancer.ts'
 import { HashKind } from './context.ts'
 import type { UpstreamRuntime, WorkerContext } from './context.ts'
-import { hostWithoutPort, targetPath } from './router.ts'
+import { cookieValue, hostWithoutPort, targetPath } from './router.ts'
 import type { CompiledRoute } from './router.ts'
 import type { ConnOwner, UpstreamConn } from './upstream/pool.ts'
 import { isIdempotent, mayRetry, noteConnectFailure, noteServerFailure, noteServerSuccess, serverName } from './upstream/outcome.ts'
@@ -113,6 +113,8 @@ export class Session implements ConnOwner {
   isHead = false
   isKeepAlive = true
   isHttp10 = false
+  /** balance = "hash": the request's key (header, cookie, client IP or path), null otherwise. */
+  hashKey: string | null = null
   /** The client half-closed: answer what it sent, then close. */
   isClientEnded = false
   method = ''
@@ -274,6 +276,7 @@ export class Session implements ConnOwner {
     }
     const upstream = ctx.upstreams[route.upstream]
     this.upstream = upstream
+    this.hashKey = upstream.hashKind === HashKind.None ? null : this.computeHashKey(buf, req, upstream)
     const target = req.target.charCodeAt(0) === 47 ? req.target : originForm(req.target)
     const info: ForwardInfo = { clientIp: this.clientIp, proto: this.proto, isChunked: req.isChunked, upgrade: req.upgrade }
     this.upstreamHead = buildRequestHead(buf, req, target, info)
@@ -394,7 +397,7 @@ export class Session implements ConnOwner {
   private choose(avoid: number): void {
     const upstream = this.upstream as UpstreamRuntime
     const ctx = this.ctx
-    const pick = upstream.balancer.pick(avoid, upstream.hashKind === HashKind.None ? null : this.hashKey(), ctx.nowSec)
+    const pick = upstream.balancer.pick(avoid, this.hashKey, ctx.nowSec)
     if (pick === Pick.None) { this.fail('no_server_available'); return }
     if (pick === Pick.Full || !ctx.cells.acquire(pick, ctx.slot)) {
       this.enqueue()
@@ -403,26 +406,15 @@ export class Session implements ConnOwner {
     this.useServer(pick)
   }
 
-  private hashKey(): string | null {
-    const upstream = this.upstream as UpstreamRuntime
+  /** The hash key of a request for balance = "hash", read from its head while it is parsed. */
+  private computeHashKey(buf: Buffer, req: RequestHead, upstream: UpstreamRuntime): string | null {
     switch (upstream.hashKind) {
       case HashKind.ClientIp: return this.clientIp
-      case HashKind.Path: return targetPath(this.target)
-      case HashKind.Header: return this.headerOfUpstreamHead(upstream.hashName)
-      case HashKind.Cookie: return cookieValue(this.headerOfUpstreamHead('cookie'), upstream.hashName)
+      case HashKind.Path: return targetPath(req.target)
+      case HashKind.Header: return headerValue(buf, req, upstream.hashName)
+      case HashKind.Cookie: return cookieValue(headerValue(buf, req, 'cookie'), upstream.hashName)
       default: return null
     }
-  }
-
-  /** A header value from the head being forwarded (the request buffer may be gone by now). */
-  private headerOfUpstreamHead(name: string): string | null {
-    const head = this.upstreamHead as Buffer
-    const text = head.latin1Slice(0, head.length)
-    const lower = text.toLowerCase()
-    const at = lower.indexOf('\r\n' + name + ':')
-    if (at < 0) return null
-    const end = text.indexOf('\r\n', at + 2)
-    return text.slice(at + 3 + name.length, end).trim()
   }
 
   private enqueue(): void {
@@ -439,7 +431,7 @@ export class Session implements ConnOwner {
     if (!this.isQueued) return true
     const upstream = this.upstream as UpstreamRuntime
     const ctx = this.ctx
-    const pick = upstream.balancer.pick(-1, upstream.hashKind === HashKind.None ? null : this.hashKey(), ctx.nowSec)
+    const pick = upstream.balancer.pick(-1, this.hashKey, ctx.nowSec)
     if (pick === Pick.Full) return false
     if (pick >= 0 && !ctx.cells.acquire(pick, ctx.slot)) return false
     this.leaveQueue()
@@ -1087,14 +1079,6 @@ function headerValue(buf: Buffer, req: RequestHead, lowerName: string): string |
   return null
 }
 
-function cookieValue(cookieHeader: string | null, name: string): string | null {
-  if (cookieHeader === null) return null
-  for (const part of cookieHeader.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim().toLowerCase() === name) return part.slice(eq + 1).trim()
-  }
-  return null
-}
 
 /** "http://host:port/p?q" → "/p?q". */
 function originForm(target: string): string {

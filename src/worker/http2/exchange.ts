@@ -22,7 +22,7 @@ import { DEFAULT_LIMITS, KNOWN_METHODS, ResponseHead, parseResponseHead } from '
 import { Pick } from '../balance/balancer.ts'
 import { HashKind } from '../context.ts'
 import type { UpstreamRuntime, WorkerContext } from '../context.ts'
-import { hostWithoutPort, targetPath } from '../router.ts'
+import { cookieValue, hostWithoutPort, targetPath } from '../router.ts'
 import type { CompiledRoute } from '../router.ts'
 import type { ConnOwner, UpstreamConn } from '../upstream/pool.ts'
 import { isIdempotent, mayRetry, noteConnectFailure, noteServerFailure, noteServerSuccess, serverName } from '../upstream/outcome.ts'
@@ -797,11 +797,3 @@ function headerObject(raw: string[]): OutgoingHttpHeaders {
   return out
 }
 
-function cookieValue(cookieHeader: string | null, name: string): string | null {
-  if (cookieHeader === null) return null
-  for (const part of cookieHeader.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim().toLowerCase() === name) return part.slice(eq + 1).trim()
-  }
-  return null
-}
