@@ -17,7 +17,7 @@ import { failedRun, runScenario, scenariosFor, writeWrkScripts } from './lib/loa
 import type { LoadContext, RunResult, Scenario } from './lib/load.ts'
 import { measureIdle } from './lib/idle.ts'
 import type { IdleResult } from './lib/idle.ts'
-import { idleTable, machineDescription, markdownTable, median, summarize } from './lib/report.ts'
+import { idleTable, machineDescription, mainThreadTable, markdownTable, median, summarize } from './lib/report.ts'
 
 const log = (line: string): void => {
   process.stderr.write(`bench: ${line}\n`)
@@ -283,6 +283,7 @@ async function bench(): Promise<number> {
   const measured = runs.filter((r) => r.failure === null && r.durationS > 0)
   const foreignCores = median(measured.map((r) => r.foreignCpuS / r.durationS))
   const foreignMaxCores = Math.max(0, ...measured.map((r) => r.foreignCpuS / r.durationS))
+  const porticoLabels = targets.filter((t) => t.kind === 'portico').map((t) => t.label)
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
   const ver = versions()
   const md = [
@@ -296,6 +297,9 @@ async function bench(): Promise<number> {
     `Versions: ${ver.haproxy}; ${ver.nginx}; portico ${ver.portico} on node ${ver.node}; ${ver.wrk.split(' [')[0]}; ${ver.h2load}.`,
     '',
     rows.length > 0 ? markdownTable(rows) : '(no load scenario ran)',
+    ...(porticoLabels.length > 0 && rows.length > 0
+      ? ['', 'portico main thread (accepts and hands out connections with accept = "main"):', '', mainThreadTable(runs, loadScenarios.map((s) => s.name), porticoLabels)]
+      : []),
     ...(idle.length > 0 ? ['', `Idle keep-alive memory (${opts.idleConns} connections, one request each, then silent):`, '', idleTable(idle)] : []),
     ...(skipped.length > 0 ? ['', 'Skipped:', ...skipped.map((s) => `- ${s}`)] : []),
     '',

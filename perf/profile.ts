@@ -1,4 +1,4 @@
-// `npm run profile [-- --scenario ka|newconn|download] [--seconds 10] [--workers 1]`:
+// `npm run profile [-- --scenario ka|newconn|download] [--seconds 10] [--workers 1] [--accept main|workers]`:
 // runs portico under wrk load with --cpu-prof and prints, for the main thread and each worker
 // thread, the functions with the most self time. Upstream: an nginx on 127.0.0.1 (as perf/bench.ts).
 // Everything started is stopped at the end; only loopback is used.
@@ -36,6 +36,8 @@ async function main(): Promise<void> {
   const scenario = arg('scenario', 'ka')
   const seconds = Number(arg('seconds', '10'))
   const workers = Number(arg('workers', '1'))
+  const accept = arg('accept', 'main')
+  if (accept !== 'main' && accept !== 'workers') throw new Error(`--accept ${JSON.stringify(accept)} is unknown: expected main or workers`)
   ensureTools(['wrk', 'nginx'], (line) => process.stderr.write(line + '\n'))
   installCleanup()
   const dir = mkdtempSync(join(tmpdir(), 'portico-profile-'))
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'upstream.conf'), upstreamNginxConf({ port: upstreamPort, dir, wwwDir: www }))
   const upstream = startProc('nginx', ['nginx', '-p', dir, '-e', join(dir, 'upstream-error.log'), '-c', join(dir, 'upstream.conf')])
   writeFileSync(join(dir, 'portico.toml'), `[global]\nworkers = ${workers}\nallow_root = true\n[log]\nlevel = "warn"\naccess = "off"\n` +
-    `[[listeners]]\nname = "web"\nbind = "127.0.0.1:${port}"\n[[routes]]\nname = "all"\nupstream = "origin"\n` +
+    `[[listeners]]\nname = "web"\nbind = "127.0.0.1:${port}"\naccept = "${accept}"\n[[routes]]\nname = "all"\nupstream = "origin"\n` +
     `[[upstreams]]\nname = "origin"\nkeepalive = 128\n[[upstreams.servers]]\nname = "nginx"\naddress = "127.0.0.1:${upstreamPort}"\n`)
   const profDir = join(dir, 'prof')
   const portico = startProc('portico', [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`,
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
   const path = scenario === 'download' ? '/1m' : '/'
   const extra = scenario === 'newconn' ? ['-H', 'Connection: close'] : []
   const connections = scenario === 'download' ? '10' : '50'
-  process.stderr.write(`profiling portico (${workers} worker thread${workers === 1 ? '' : 's'}) under wrk ${scenario} for ${seconds}s\n`)
+  process.stderr.write(`profiling portico (${workers} worker thread${workers === 1 ? '' : 's'}, accept = "${accept}") under wrk ${scenario} for ${seconds}s\n`)
   const wrk = await runBounded(['wrk', '-t2', `-c${connections}`, `-d${seconds}s`, ...extra, `http://127.0.0.1:${port}${path}`], (seconds + 30) * 1000)
   process.stdout.write(wrk.stdout.split('\n').filter((l) => /Requests\/sec|Transfer\/sec|requests in/.test(l)).join('\n') + '\n')
   // SIGINT: portico exits at once and Node writes one profile per thread.

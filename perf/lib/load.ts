@@ -4,7 +4,7 @@
 // Runs on the harness main thread.
 
 import { writeFileSync } from 'node:fs'
-import { machineBusySeconds, runBounded, treeCpuSeconds, treeRssBytes } from './procs.ts'
+import { machineBusySeconds, mainThreadCpuSeconds, runBounded, treeCpuSeconds, treeRssBytes } from './procs.ts'
 
 /** One scenario line of the table. */
 export interface Scenario {
@@ -65,6 +65,8 @@ export interface RunResult {
   /** null where the tool does not give it (h2load prints no percentiles). */
   latencyP99Ms: number | null
   proxyCpuS: number
+  /** CPU seconds of the proxy's main thread alone (portico: accepting and handing out connections). */
+  proxyMainThreadCpuS: number
   upstreamCpuS: number
   /** CPU seconds of wrk / h2load (bash `times` of its children: exact). */
   loadgenCpuS: number
@@ -108,6 +110,7 @@ ${WRK_DONE_LUA}`,
 
 interface Measured {
   proxyCpuS: number
+  proxyMainThreadCpuS: number
   upstreamCpuS: number
   machineCpuS: number
   rssPeakBytes: number
@@ -117,6 +120,7 @@ interface Measured {
 async function measure<T>(proxyPid: number, upstreamPids: number[], load: () => Promise<T>): Promise<{ out: T; m: Measured }> {
   const upCpu = (): number => upstreamPids.reduce((s, p) => s + treeCpuSeconds(p), 0)
   const cpu0 = treeCpuSeconds(proxyPid)
+  const main0 = mainThreadCpuSeconds(proxyPid)
   const up0 = upCpu()
   const machine0 = machineBusySeconds()
   let rssPeakBytes = treeRssBytes(proxyPid)
@@ -128,7 +132,7 @@ async function measure<T>(proxyPid: number, upstreamPids: number[], load: () => 
     rssPeakBytes = Math.max(rssPeakBytes, treeRssBytes(proxyPid))
     return {
       out,
-      m: { proxyCpuS: treeCpuSeconds(proxyPid) - cpu0, upstreamCpuS: upCpu() - up0, machineCpuS: machineBusySeconds() - machine0, rssPeakBytes },
+      m: { proxyCpuS: treeCpuSeconds(proxyPid) - cpu0, proxyMainThreadCpuS: mainThreadCpuSeconds(proxyPid) - main0, upstreamCpuS: upCpu() - up0, machineCpuS: machineBusySeconds() - machine0, rssPeakBytes },
     }
   } finally {
     clearInterval(sampler)
@@ -159,6 +163,7 @@ export function failedRun(s: Scenario, target: string, round: number, failure: s
     latencyMeanMs: 0,
     latencyP99Ms: null,
     proxyCpuS: 0,
+    proxyMainThreadCpuS: 0,
     upstreamCpuS: 0,
     loadgenCpuS: 0,
     machineCpuS: 0,
@@ -212,6 +217,7 @@ export async function runScenario(s: Scenario, target: string, round: number, ct
     latencyMeanMs: r.latencyMeanMs,
     latencyP99Ms: r.latencyP99Ms,
     proxyCpuS: m.proxyCpuS,
+    proxyMainThreadCpuS: m.proxyMainThreadCpuS,
     upstreamCpuS: m.upstreamCpuS,
     loadgenCpuS,
     machineCpuS: m.machineCpuS,

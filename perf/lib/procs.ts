@@ -282,6 +282,20 @@ export function treeCpuSeconds(pid: number): number {
   return ticks / clockTicks()
 }
 
+/**
+ * CPU seconds of the main thread of `pid` alone (/proc/PID/task/PID/stat): for portico, the
+ * thread that accepts (accept = "main") and hands connections to the worker threads.
+ */
+export function mainThreadCpuSeconds(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / clockTicks()
+  } catch {
+    return 0
+  }
+}
+
 /** Resident set size in bytes of `pid` and its descendants (VmRSS summed). */
 export function treeRssBytes(pid: number): number {
   let kib = 0

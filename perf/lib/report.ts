@@ -128,3 +128,28 @@ export function machineDescription(): { nproc: number; cpuModel: string; memGiB:
   }
   return { nproc: cpus().length, cpuModel, memGiB: totalmem() / 2 ** 30, kernel }
 }
+
+/**
+ * portico's main thread against the whole process, per scenario × target (medians over rounds):
+ * with accept = "main" it accepts and hands every connection to a worker thread, so its share
+ * is what that costs.
+ */
+export function mainThreadTable(runs: RunResult[], scenarioOrder: string[], targets: string[]): string {
+  const head = [
+    '| scenario | target | main thread CPU (cores) | whole process CPU (cores) | main thread share | main thread µs/req |',
+    '|---|---|--:|--:|--:|--:|',
+  ]
+  const lines: string[] = []
+  for (const scenario of scenarioOrder) {
+    for (const target of targets) {
+      const ok = runs.filter((r) => r.scenario === scenario && r.target === target && r.failure === null && r.durationS > 0)
+      if (ok.length === 0) continue
+      const mainCores = median(ok.map((r) => r.proxyMainThreadCpuS / r.durationS))
+      const allCores = median(ok.map((r) => r.proxyCpuS / r.durationS))
+      const share = median(ok.map((r) => (r.proxyCpuS > 0 ? r.proxyMainThreadCpuS / r.proxyCpuS : 0)))
+      const usPerReq = median(ok.map((r) => (r.requests > 0 ? (r.proxyMainThreadCpuS * 1e6) / r.requests : 0)))
+      lines.push(`| ${scenario} | ${target} | ${mainCores.toFixed(2)} | ${allCores.toFixed(2)} | ${(share * 100).toFixed(0)}% | ${usPerReq.toFixed(1)} |`)
+    }
+  }
+  return [...head, ...lines].join('\n')
+}
