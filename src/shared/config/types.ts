@@ -119,6 +119,19 @@ export interface HealthConfig {
   host: string | null
 }
 
+/**
+ * TLS from portico to one upstream server (HAProxy `server ... ssl sni ca-file verify`, nginx
+ * `proxy_ssl_*`): the `tls*` keys of [[upstreams]], overridden by those of [[upstreams.servers]].
+ */
+export interface UpstreamTls {
+  /** Server name sent as SNI and checked against the certificate; null = none (an IP address). */
+  sni: string | null
+  /** Absolute path of a PEM file of CA certificates; null = Node's bundled CAs. */
+  caFile: string | null
+  /** false = accept any certificate (for testing). */
+  verify: boolean
+}
+
 export interface ServerConfig {
   name: string
   /** As written: "127.0.0.1:8080". */
@@ -127,6 +140,8 @@ export interface ServerConfig {
   port: number
   /** 0..256 as in HAProxy. */
   weight: number
+  /** TLS to this server (upstream keys merged with the server's own), or null for plain TCP. */
+  tls: UpstreamTls | null
 }
 
 export interface UpstreamConfig {

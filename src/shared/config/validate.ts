@@ -4,7 +4,8 @@
 // (DESIGN.md "Config contract"), turns durations and sizes into numbers, resolves relative paths
 // against the config file's directory, and collects every problem of the file (not the first
 // one) with its key path and line, so one `portico --check` run lists everything to fix.
-// It reads the TLS certificate and key files to prove they exist, parse and belong together.
+// It reads the TLS certificate and key files to prove they exist, parse and belong together, and
+// the CA files of TLS upstreams to prove they hold PEM certificates.
 
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
 import fs from 'node:fs'
@@ -14,7 +15,7 @@ import { indexPath, keyPath } from './parse.ts'
 import type {
   Balance, Config, ConfigProblem, GlobalConfig, HashKeyKind, HealthConfig, ListenerConfig,
   ListenerTls, LogConfig, Protocol, RouteConfig, RuntimeConfig, ServerConfig, Timeouts, TlsCert,
-  UpstreamConfig,
+  UpstreamConfig, UpstreamTls,
 } from './types.ts'
 import {
   UNLIMITED_BYTES, isHostname, isIPv4, isIPv6, parseDuration, parseHostPort,
@@ -29,6 +30,14 @@ export interface ValidateResult {
 }
 
 type Table = Record<string, unknown>
+
+/** The tls* keys of one table as written; null = absent (inherit, then default). */
+interface TlsKeys {
+  isOn: boolean | null
+  sni: string | null
+  caFile: string | null
+  verify: boolean | null
+}
 
 const TOP_KEYS = ['global', 'log', 'runtime', 'timeouts', 'listeners', 'routes', 'upstreams'] as const
 const GLOBAL_KEYS = ['workers', 'user', 'group', 'allow_root', 'max_connections', 'drain_timeout', 'max_header_bytes', 'max_headers', 'max_request_line'] as const
@@ -47,10 +56,10 @@ const ROUTE_KEYS = [
 ] as const
 const UPSTREAM_KEYS = [
   'name', 'balance', 'hash_key', 'max_connections_per_server', 'keepalive', 'retries', 'eject_after',
-  'eject_base', 'eject_max', 'health', 'servers',
+  'eject_base', 'eject_max', 'health', 'servers', 'tls', 'tls_sni', 'tls_ca', 'tls_verify',
 ] as const
 const HEALTH_KEYS = ['path', 'interval', 'timeout', 'rise', 'fall', 'expect_status', 'host'] as const
-const SERVER_KEYS = ['name', 'address', 'weight'] as const
+const SERVER_KEYS = ['name', 'address', 'weight', 'tls', 'tls_sni', 'tls_ca', 'tls_verify'] as const
 
 /**
  * Every valid key, by the table header it goes under ("" = top level). The contract in one place:
@@ -721,7 +730,7 @@ class Checker {
         ejectBaseMs,
         ejectMaxMs,
         health: this.health(t, up),
-        servers: this.servers(t, up),
+        servers: this.servers(t, up, this.tlsKeys(t, up)),
       })
     }
     return out
@@ -805,13 +814,58 @@ class Checker {
     return [200, 399]
   }
 
-  servers(t: Table, up: string): ServerConfig[] {
+  // The tls* keys of one [[upstreams]] or [[upstreams.servers]] table, as written (null = absent).
+  tlsKeys(t: Table, tp: string): TlsKeys {
+    const isOn = t.tls === undefined ? null : this.boolean(t, tp, 'tls', false)
+    let sni = this.string(t, tp, 'tls_sni', null)
+    if (sni !== null) {
+      sni = sni.toLowerCase()
+      // RFC 6066 §3: SNI carries a DNS name, never an address literal.
+      if (!isHostname(sni) || isIPv4(sni)) {
+        this.report(keyPath(tp, 'tls_sni'), t.tls_sni, 'expected a dns host name to send as sni (not an ip address)')
+        sni = null
+      }
+    }
+    let caFile = this.filePath(t, tp, 'tls_ca')
+    if (caFile !== null) {
+      const pem = this.readFile(keyPath(tp, 'tls_ca'), t.tls_ca, caFile, 'ca')
+      if (pem === null) {
+        caFile = null
+      } else {
+        try {
+          new X509Certificate(pem) // the first certificate of the bundle; tls.connect reads them all
+        } catch {
+          this.report(keyPath(tp, 'tls_ca'), t.tls_ca, `${caFile} is not a PEM certificate`)
+          caFile = null
+        }
+      }
+    }
+    const verify = t.tls_verify === undefined ? null : this.boolean(t, tp, 'tls_verify', true)
+    return { isOn, sni, caFile, verify }
+  }
+
+  // A tls_* key is meaningless without TLS: say so rather than silently ignore it.
+  tlsKeysUnused(t: Table, tp: string, where: string): void {
+    for (const key of ['tls_sni', 'tls_ca', 'tls_verify'] as const) {
+      if (t[key] !== undefined) this.report(keyPath(tp, key), t[key], `${key} is used only with tls = true (${where})`)
+    }
+  }
+
+  // One server's TLS: its own keys over the upstream's; the SNI defaults to its host when a name.
+  serverTls(host: string, own: TlsKeys, upstream: TlsKeys): UpstreamTls | null {
+    if (!(own.isOn ?? upstream.isOn ?? false)) return null
+    const sni = own.sni ?? upstream.sni ?? (isIPv4(host) || isIPv6(host) || host === '' ? null : host.toLowerCase())
+    return { sni, caFile: own.caFile ?? upstream.caFile, verify: own.verify ?? upstream.verify ?? true }
+  }
+
+  servers(t: Table, up: string, upstreamTls: TlsKeys): ServerConfig[] {
     const entries = this.tableArray(t, up, 'servers', SERVER_KEYS, 'upstreams.servers')
     if (t.servers === undefined || (Array.isArray(t.servers) && t.servers.length === 0)) {
       this.missing(keyPath(up, 'servers'), 'an upstream needs at least one [[upstreams.servers]]')
     }
     const names = new Map<string, string>()
     const out: ServerConfig[] = []
+    let isAnyTls = upstreamTls.isOn === true
     for (const [st, sp] of entries) {
       const name = this.required(st, sp, 'name', '[[upstreams.servers]]')
       if (name !== null) this.unique(names, name, keyPath(sp, 'name'), 'server name in this upstream')
@@ -823,8 +877,15 @@ class Checker {
         host: hp?.host ?? '',
         port: hp?.port ?? 0,
         weight: this.integer(st, sp, 'weight', DEFAULT_WEIGHT, 0, MAX_WEIGHT),
+        tls: null,
       })
+      const server = out[out.length - 1]
+      const own = this.tlsKeys(st, sp)
+      server.tls = this.serverTls(server.host, own, upstreamTls)
+      if (server.tls !== null) isAnyTls = true
+      else this.tlsKeysUnused(st, sp, own.isOn === false ? 'tls = false here' : 'tls is off for this server and its upstream')
     }
+    if (!isAnyTls) this.tlsKeysUnused(t, up, 'tls is off for this upstream and all its servers')
     return out
   }
 

@@ -1,9 +1,15 @@
-// Connections from one worker thread to upstream servers: UpstreamConn wraps one TCP connection,
-// ServerPool keeps a server's idle keep-alive connections (LIFO: the most recently used one is the
-// least likely to have been closed by the server). Worker threads only; nothing is shared.
+// Connections from one worker thread to upstream servers: UpstreamConn wraps one TCP connection
+// (or TLS, for a server with `tls = true`), ServerPool keeps a server's idle keep-alive connections
+// (LIFO: the most recently used one is the least likely to have been closed by the server) and its
+// last TLS session, so a new connection resumes instead of a full handshake. Worker threads only;
+// nothing is shared.
 
+import fs from 'node:fs'
 import net from 'node:net'
 import type { Socket } from 'node:net'
+import tls from 'node:tls'
+import type { TLSSocket } from 'node:tls'
+import type { UpstreamTls } from '../../shared/config/types.ts'
 
 /** The side of an upstream connection that receives its events while a request uses it. */
 export interface ConnOwner {
@@ -32,8 +38,19 @@ export class UpstreamConn {
     this.onDrain = this.onDrain.bind(this)
     this.onError = this.onError.bind(this)
     this.onClose = this.onClose.bind(this)
-    this.socket = net.connect({ host: pool.host, port: pool.port, noDelay: true })
-    this.socket.on('connect', this.onConnect)
+    this.onSession = this.onSession.bind(this)
+    if (pool.tls === null) {
+      this.socket = net.connect({ host: pool.host, port: pool.port, noDelay: true })
+      this.socket.on('connect', this.onConnect)
+    } else {
+      // Connected means handshake done and certificate accepted: a TLS failure is a connect
+      // failure (502 or retry on another server), logged with OpenSSL's reason as err.message.
+      const socket = tls.connect(pool.connectOptions())
+      socket.setNoDelay(true)
+      socket.on('secureConnect', this.onConnect)
+      socket.on('session', this.onSession)
+      this.socket = socket
+    }
     this.socket.on('data', this.onData)
     this.socket.on('drain', this.onDrain)
     this.socket.on('error', this.onError)
@@ -43,6 +60,10 @@ export class UpstreamConn {
   private onConnect(): void {
     this.isConnected = true
     this.owner?.onUpstreamConnect(this)
+  }
+
+  private onSession(session: Buffer): void {
+    this.pool.keepSession(this.socket as TLSSocket, session)
   }
 
   private onData(chunk: Buffer): void {
@@ -76,19 +97,68 @@ export class UpstreamConn {
   }
 }
 
+/**
+ * CA files read by this worker thread, by path. A worker thread serves one generation, so a CA
+ * file changed on disk is read again by the next generation's threads (SIGHUP), not mid-way.
+ */
+const caFiles = new Map<string, Buffer | null>()
+
+function readCa(file: string): Buffer | null {
+  let pem = caFiles.get(file)
+  if (pem === undefined) {
+    try {
+      pem = fs.readFileSync(file)
+    } catch {
+      // validate.ts read it moments ago; if it has gone since, trust nothing rather than fall
+      // back to the public CAs: every handshake fails (verification error, logged as a connect failure).
+      pem = null
+    }
+    caFiles.set(file, pem)
+  }
+  return pem
+}
+
 export class ServerPool {
   readonly server: number
   readonly host: string
   readonly port: number
   /** Most idle connections kept (`keepalive`). */
   readonly maxIdle: number
+  /** TLS to this server, or null for plain TCP. */
+  readonly tls: UpstreamTls | null
+  /** PEM CAs from `tls_ca` (read once per worker thread); null = Node's bundled CAs. */
+  private readonly ca: Buffer | string[] | null
+  /** The last TLS session the server gave us, offered on the next connection. */
+  private tlsSession: Buffer | null
   private readonly idle: UpstreamConn[] = []
 
-  constructor(server: number, host: string, port: number, maxIdle: number) {
+  constructor(server: number, host: string, port: number, maxIdle: number, upstreamTls: UpstreamTls | null = null) {
     this.server = server
     this.host = host
     this.port = port
     this.maxIdle = maxIdle
+    this.tls = upstreamTls
+    this.ca = upstreamTls === null || upstreamTls.caFile === null ? null : (readCa(upstreamTls.caFile) ?? [])
+    this.tlsSession = null
+  }
+
+  /** tls.connect options for a new connection to this server (TLS servers only). */
+  connectOptions(): tls.ConnectionOptions {
+    const t = this.tls as UpstreamTls
+    return {
+      host: this.host,
+      port: this.port,
+      servername: t.sni ?? undefined,
+      ca: this.ca ?? undefined,
+      rejectUnauthorized: t.verify,
+      ALPNProtocols: ['http/1.1'],
+      session: this.tlsSession ?? undefined,
+    }
+  }
+
+  /** Keep a session ticket for the next connection, only from a server whose certificate passed. */
+  keepSession(socket: TLSSocket, session: Buffer): void {
+    if (socket.authorized || this.tls?.verify === false) this.tlsSession = session
   }
 
   /** A live idle connection, most recently used first, or null. */

@@ -39,7 +39,7 @@ export function testConfig(upstreams: TestUpstream[], listeners: string[] = ['we
       ejectAfter: 0, ejectBaseMs: 1000, ejectMaxMs: 30_000,
       health: u.health === undefined || u.health === null ? null : healthConfig(u.health),
       servers: u.servers.map((s) => ({
-        name: s.name, address: `${s.host ?? '127.0.0.1'}:${s.port}`, host: s.host ?? '127.0.0.1', port: s.port, weight: s.weight ?? 100,
+        name: s.name, address: `${s.host ?? '127.0.0.1'}:${s.port}`, host: s.host ?? '127.0.0.1', port: s.port, weight: s.weight ?? 100, tls: null,
       })),
     })),
   }

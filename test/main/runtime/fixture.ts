@@ -25,7 +25,7 @@ const health: HealthConfig = {
 }
 
 function server(name: string, port: number, weight = 1): ServerConfig {
-  return { name, address: `127.0.0.1:${port}`, host: '127.0.0.1', port, weight }
+  return { name, address: `127.0.0.1:${port}`, host: '127.0.0.1', port, weight, tls: null }
 }
 
 function upstream(name: string, servers: ServerConfig[], h: HealthConfig | null, extra: Partial<UpstreamConfig> = {}): UpstreamConfig {

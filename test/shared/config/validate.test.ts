@@ -150,7 +150,7 @@ t.test('a minimal config gets every default of DESIGN.md', async (t) => {
     upstreams: [{
       name: 'api', balance: 'round_robin', hashKey: null, maxConnectionsPerServer: 0, keepalive: 64, retries: 1,
       ejectAfter: 5, ejectBaseMs: 10_000, ejectMaxMs: 300_000, health: null,
-      servers: [{ name: 's1', address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001, weight: 100 }],
+      servers: [{ name: 's1', address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001, weight: 100, tls: null }],
     }],
   })
   t.not(c.routes[0].timeouts, c.timeouts, 'each route has its own timeouts object')
@@ -258,8 +258,8 @@ upstream_response = "2m"
     ['hash', 10, 0, 0, 0, 1000, 60_000])
   t.same(u.health, { path: '/healthz', intervalMs: 10_000, timeoutMs: 1000, rise: 1, fall: 5, expectStatus: [200, 204], host: 'API.internal' })
   t.same(u.servers, [
-    { name: 's1', address: 'localhost:9001', host: 'localhost', port: 9001, weight: 0 },
-    { name: 's2', address: '[::1]:9002', host: '::1', port: 9002, weight: 256 },
+    { name: 's1', address: 'localhost:9001', host: 'localhost', port: 9001, weight: 0, tls: null },
+    { name: 's2', address: '[::1]:9002', host: '::1', port: 9002, weight: 256, tls: null },
   ])
   const r = c.routes[0]
   t.same(r.listeners, ['web'])

@@ -36,7 +36,7 @@ export function upstreamConfig(balance: Balance, weights: number[]): UpstreamCon
     ejectBaseMs: 0,
     ejectMaxMs: 0,
     health: null,
-    servers: weights.map((weight, i) => ({ name: `s${i}`, address: `10.0.0.${i + 1}:8080`, host: `10.0.0.${i + 1}`, port: 8080, weight })),
+    servers: weights.map((weight, i) => ({ name: `s${i}`, address: `10.0.0.${i + 1}:8080`, host: `10.0.0.${i + 1}`, port: 8080, weight, tls: null })),
   }
 }
 
