@@ -1,13 +1,21 @@
-// One active HTTP health probe: a fresh TCP connection, one raw HTTP/1.1 GET, and the status code
-// from the first line of the answer. Main thread only (health/checker.ts). Probes run at a low rate
+// One active HTTP health probe: a fresh TCP connection (TLS for a server with `tls = true`, with
+// the same SNI, CAs and verification as the worker threads' connections), one raw HTTP/1.1 GET, and
+// the status code from the first line of the answer. Main thread only (health/checker.ts). Probes run at a low rate
 // (one per server per interval), so a closure per probe is fine here; what matters is that every
 // socket is destroyed and every timer cleared, whatever happens first.
 
+import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import type { Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import type { ConnectionOptions } from 'node:tls'
+import type { UpstreamTls } from '../../shared/config/types.ts'
 
-/** Why a probe got no acceptable status code. A status outside the expected range is the checker's call. */
-export type ProbeFailure = 'timeout' | 'refused' | 'reset' | 'invalid response' | 'unreachable'
+/**
+ * Why a probe got no acceptable status code. A status outside the expected range is the checker's
+ * call. 'tls': the TCP connection opened but the TLS handshake or certificate check failed.
+ */
+export type ProbeFailure = 'timeout' | 'refused' | 'reset' | 'invalid response' | 'unreachable' | 'tls'
 
 export interface ProbeTarget {
   host: string
@@ -18,6 +26,8 @@ export interface ProbeTarget {
   hostHeader: string
   /** Bound on connect + status line, together. */
   timeoutMs: number
+  /** TLS as the server's connections use it (ServerConfig.tls); absent or null = plain TCP. */
+  tls?: UpstreamTls | null
 }
 
 export interface ProbeResult {
@@ -74,7 +84,10 @@ export function probe(target: ProbeTarget, onDone: (result: ProbeResult) => void
   let received: Buffer | null = null
   let isSettled = false
 
-  const socket: Socket = connect({ host: target.host, port: target.port })
+  const tls = target.tls ?? null
+  let isTcpConnected = false
+  let isSecure = false
+  const socket: Socket = tls === null ? connect({ host: target.host, port: target.port }) : tlsConnect(tlsOptions(target, tls))
   const timer = setTimeout(() => finish(0, 'timeout'), target.timeoutMs)
 
   function finish(statusCode: number, failure: ProbeFailure | null): void {
@@ -87,6 +100,11 @@ export function probe(target: ProbeTarget, onDone: (result: ProbeResult) => void
 
   socket.setNoDelay(true)
   socket.on('connect', () => {
+    isTcpConnected = true
+    if (tls === null) socket.write(probeRequest(target.path, target.hostHeader))
+  })
+  socket.on('secureConnect', () => {
+    isSecure = true
     socket.write(probeRequest(target.path, target.hostHeader))
   })
   socket.on('data', (chunk: Buffer) => {
@@ -105,10 +123,34 @@ export function probe(target: ProbeTarget, onDone: (result: ProbeResult) => void
     const statusCode = parseStatusLine(received.toString('latin1', 0, lf - 1))
     finish(statusCode, statusCode === 0 ? 'invalid response' : null)
   })
-  socket.on('error', (err: NodeJS.ErrnoException) => finish(0, failureOf(err.code)))
+  socket.on('error', (err: NodeJS.ErrnoException) => finish(0, tls !== null && isTcpConnected && !isSecure ? 'tls' : failureOf(err.code)))
   // The server closed before a full status line: nothing at all reads as a reset, a partial line as
   // garbage.
   socket.on('close', () => finish(0, received === null ? 'reset' : 'invalid response'))
 
   return { cancel: () => { isSettled = true; clearTimeout(timer); socket.destroy() } }
+}
+
+/**
+ * tls.connect options for a probe. The CA file is read per probe: checks are rare, and a CA file
+ * replaced on disk then takes effect with the next check, as it does for the next generation's
+ * worker threads. A CA file that cannot be read trusts nothing (the check fails as 'tls').
+ */
+function tlsOptions(target: ProbeTarget, tls: UpstreamTls): ConnectionOptions {
+  let ca: Buffer | string[] | undefined
+  if (tls.caFile !== null) {
+    try {
+      ca = readFileSync(tls.caFile)
+    } catch {
+      ca = []
+    }
+  }
+  return {
+    host: target.host,
+    port: target.port,
+    servername: tls.sni ?? undefined,
+    ca,
+    rejectUnauthorized: tls.verify,
+    ALPNProtocols: ['http/1.1'],
+  }
 }
