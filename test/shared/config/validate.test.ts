@@ -344,7 +344,7 @@ t.test('unknown keys are errors, with the nearest valid key suggested', async (t
     /^unknown key "uptream" \(did you mean "upstream"\?\), expected one of name, listeners, host, path_prefix, path, path_regex, headers, methods, upstream, request_buffering, max_body, max_buffered_body, timeouts$/,
     '"x"')
   oneProblem(t, LISTENER + UPSTREAM + 'wieght = 1\n' + ROUTE, 'upstreams[0].servers[0].wieght', 'wieght',
-    /^unknown key "wieght" \(did you mean "weight"\?\), expected one of name, address, weight$/)
+    /^unknown key "wieght" \(did you mean "weight"\?\), expected one of name, address, weight, tls, tls_sni, tls_ca, tls_verify$/)
   oneProblem(t, '[global]\nfrobnicate = true\n' + MINIMAL, 'global.frobnicate', 'frobnicate',
     /^unknown key "frobnicate", expected one of workers, user, group, allow_root, max_connections, drain_timeout, max_header_bytes, max_headers, max_request_line$/, 'true')
   oneProblem(t, '[listener]\nname = "x"\n' + MINIMAL, 'listener', '[listener]', /^unknown key "listener" \(did you mean "listeners"\?\)/)
@@ -672,4 +672,33 @@ t.test('renderValue spells values as TOML and shortens long ones', async (t) => 
   const long = renderValue('x'.repeat(200))
   t.equal(long.length, 80)
   t.ok(long.endsWith('...'))
+})
+
+t.test('upstream tls keys apply to each server, a server overrides them, and tls_sni defaults to a host name only', async (t) => {
+  const c = valid(t, LISTENER + ROUTE + `[[upstreams]]
+name = "api"
+tls = true
+tls_verify = false
+[[upstreams.servers]]
+name = "byip"
+address = "127.0.0.1:9001"
+[[upstreams.servers]]
+name = "byname"
+address = "API.internal:9002"
+[[upstreams.servers]]
+name = "own"
+address = "127.0.0.1:9003"
+tls_sni = "Own.Example"
+tls_verify = true
+[[upstreams.servers]]
+name = "plain"
+address = "127.0.0.1:9004"
+tls = false
+`)
+  t.same(c.upstreams[0].servers.map((s) => s.tls), [
+    { sni: null, caFile: null, verify: false },
+    { sni: 'api.internal', caFile: null, verify: false },
+    { sni: 'own.example', caFile: null, verify: true },
+    null,
+  ])
 })
