@@ -103,7 +103,7 @@ export class WorkerContext {
     for (let u = 0; u < init.config.upstreams.length; u++) {
       const uc = init.config.upstreams[u]
       this.upstreams.push(new UpstreamRuntime(u, uc, first, this.cells))
-      for (const s of uc.servers) this.pools.push(new ServerPool(this.pools.length, s.host, s.port, uc.keepalive))
+      for (const s of uc.servers) this.pools.push(new ServerPool(this.pools.length, s.host, s.port, uc.keepalive, s.tls))
       first += uc.servers.length
     }
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS)

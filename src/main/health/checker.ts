@@ -12,7 +12,7 @@
 import { nowSeconds } from '../../shared/cells.ts'
 import type { Cells } from '../../shared/cells.ts'
 import { Admin, Health, ServerCell, ServerCounter } from '../../shared/layout.ts'
-import type { Config, HealthConfig } from '../../shared/config/types.ts'
+import type { Config, HealthConfig, UpstreamTls } from '../../shared/config/types.ts'
 import { applyCheck } from './state.ts'
 import { probe } from './probe.ts'
 import type { ProbeHandle, ProbeResult } from './probe.ts'
@@ -38,6 +38,8 @@ class ServerCheck {
   readonly host: string
   readonly port: number
   readonly hostHeader: string
+  /** TLS to this server (checks speak it like the traffic does), or null. */
+  readonly tls: UpstreamTls | null
   readonly health: HealthConfig
   readonly cells: Cells
   readonly log: HealthLog
@@ -46,13 +48,14 @@ class ServerCheck {
   isStopped: boolean
 
   constructor(index: number, upstream: string, server: string, host: string, port: number,
-    hostHeader: string, health: HealthConfig, cells: Cells, log: HealthLog) {
+    hostHeader: string, tls: UpstreamTls | null, health: HealthConfig, cells: Cells, log: HealthLog) {
     this.index = index
     this.upstream = upstream
     this.server = server
     this.host = host
     this.port = port
     this.hostHeader = hostHeader
+    this.tls = tls
     this.health = health
     this.cells = cells
     this.log = log
@@ -81,7 +84,7 @@ class ServerCheck {
       return
     }
     const h = this.health
-    this.inFlight = probe({ host: this.host, port: this.port, path: h.path, hostHeader: this.hostHeader, timeoutMs: h.timeoutMs }, this.onResult)
+    this.inFlight = probe({ host: this.host, port: this.port, path: h.path, hostHeader: this.hostHeader, timeoutMs: h.timeoutMs, tls: this.tls }, this.onResult)
   }
 
   onResult(result: ProbeResult): void {
@@ -160,7 +163,7 @@ export function startHealthChecker(config: Config, cells: Cells, log: HealthLog)
       } else {
         cells.setServer(index, ServerCell.CheckEnabled, 1)
         const check = new ServerCheck(index, up.name, s.name, bareHost(s.host), s.port,
-          up.health.host ?? s.address, up.health, cells, log)
+          up.health.host ?? s.address, s.tls, up.health, cells, log)
         check.schedule(Math.random() * START_JITTER * up.health.intervalMs)
         checks.push(check)
       }
