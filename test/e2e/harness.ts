@@ -84,6 +84,22 @@ export interface Portico {
   waitFor(re: RegExp, timeoutMs?: number): Promise<string>
 }
 
+/**
+ * portico processes started by this test file. If the file is killed (tap's timeout sends
+ * SIGTERM), they go with it instead of lingering on the machine.
+ */
+const children = new Set<ChildProcess>()
+function killChildren(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+}
+process.on('exit', killChildren)
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    killChildren()
+    process.exit(1)
+  })
+}
+
 export function writeConfig(toml: string, dir = mkdtempSync(join(tmpdir(), 'portico-test-'))): { dir: string; file: string } {
   const file = join(dir, 'portico.toml')
   writeFileSync(file, toml)
@@ -114,6 +130,7 @@ export async function startPortico(toml: string, opts: { timeoutMs?: number; env
     env: { ...process.env, PORTICO_ALLOW_ROOT: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  children.add(proc)
   const stdout: string[] = []
   const stderr: string[] = []
   const waiters: Array<{ re: RegExp; resolve: (line: string) => void }> = []
@@ -135,6 +152,7 @@ export async function startPortico(toml: string, opts: { timeoutMs?: number; env
   proc.stderr?.on('data', onLine(stderr))
   // The temp dir (config, sockets, logs) goes with the process.
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => {
+    children.delete(proc)
     rmSync(dir, { recursive: true, force: true })
     resolve(code)
   }))
