@@ -48,7 +48,6 @@ const READY_POLL_MS = 20
 
 export interface WorkerInfo { threadId: number; slot: number; generation: number; connections: number }
 
-
 /** A thread whose heartbeat is this many tenths of a second old counts as stalled. */
 const STALLED_TENTHS = 3
 /** Added to a stalled thread's connection count: more than any thread holds. */
