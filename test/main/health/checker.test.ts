@@ -181,7 +181,9 @@ t.test('a health state written by the runtime API is where the checks continue f
   cells.setServer(0, ServerCell.CheckCount, 0)
   const checksAtForce = origin.checks
   t.ok(await waitFor(() => health(cells) === Health.Up, INTERVAL_MS * 2 + SLACK_MS) >= 0, 'passing checks bring it back')
-  t.ok(origin.checks - checksAtForce >= 2, 'after rise passing checks')
+  // rise = 2 passing checks (the log line says 2/2); one of them may already have been on its way
+  // to the origin when the state was forced, so the origin may count only one after it.
+  t.ok(origin.checks - checksAtForce >= 1, 'after passing checks that followed the change')
   t.match(log.lines, [{ level: 'info', msg: 'server app/s1 is UP (status 200, 2/2 checks passed)' }])
 })
 
