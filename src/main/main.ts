@@ -28,6 +28,8 @@ export interface ReloadResult { ok: boolean; message: string }
  * file takes ~0.3 s per thread on an idle machine and several seconds on a loaded one.
  */
 const WORKER_START_TIMEOUT_MS = 30_000
+/** accept = "workers": how long the main thread waits for every thread to listen before stepping out. */
+const WORKER_LISTEN_WAIT_MS = 10_000
 /** Accepted sockets held while nothing may serve them yet (before privileges are dropped, or a listener opened by a reload not switched yet). */
 const MAX_HELD_SOCKETS = 4096
 
@@ -61,6 +63,11 @@ export class Main {
   /** A reload was asked for while starting: run it right after (the file may have changed). */
   private isReloadAfterStart = false
   private isStopping = false
+  /**
+   * Keeps the process alive while it serves: with accept = "workers" the main thread may hold no
+   * socket of its own, and piscina's threads do not keep the event loop up.
+   */
+  private lifeline: NodeJS.Timeout | null = null
   private stopped: Promise<void> | null = null
   /** Sockets accepted while they cannot be dispatched yet (see MAX_HELD_SOCKETS); never read. */
   private held: Array<{ socket: Socket; bind: string }> = []
@@ -97,8 +104,11 @@ export class Main {
     if (!ready.ok) throw new StartError(ready.message)
     this.health = startHealthChecker(config, this.current.cells, this.logs.error)
     this.isServing = true
+    this.lifeline = setInterval(() => {}, 1 << 30)
     this.current.serve()
     this.releaseHeld()
+    // Before saying "started": closing our socket later could reset connections queued on it.
+    await this.stepOutOfWorkerListeners(this.current)
     this.logs.error.info({
       event: 'started', version: this.version, workers: config.global.workers,
       listeners: config.listeners.map((l) => `${l.name}=${l.bind}`),
@@ -223,6 +233,7 @@ export class Main {
       // The switch: from here new connections go to `next`.
       this.current = next
       next.serve()
+      void this.stepOutOfWorkerListeners(next)
       this.indexBinds()
       this.releaseHeld()
       this.listeners.closeExcept(config.listeners)
@@ -236,6 +247,35 @@ export class Main {
     } catch (err) {
       log.error({ event: 'reload_failed', err }, `reload failed, still serving the previous config: ${(err as Error).message}`)
       return { ok: false, message: (err as Error).message }
+    }
+  }
+
+  /**
+   * Listeners with accept = "workers": once every thread of `gen` listens on its own socket, the
+   * main thread closes its socket on that address, so the kernel spreads new connections over the
+   * threads only (no accept on the main thread, no socket transfer). Its socket is there while a
+   * generation starts — at start and on every reload (Listeners.openMissing reopens it) — so the
+   * address is never without a listener. A thread that can't listen (EACCES after dropping root)
+   * keeps the main thread in: after WORKER_LISTEN_WAIT_MS it stays and says why.
+   */
+  private async stepOutOfWorkerListeners(gen: Generation): Promise<void> {
+    const listeners = gen.config.listeners
+    for (let i = 0; i < listeners.length; i++) {
+      const l = listeners[i]
+      if (l.accept !== 'workers') continue
+      const deadline = Date.now() + WORKER_LISTEN_WAIT_MS
+      while (gen.cells.listener(i, ListenerCell.WorkerSockets) < gen.config.global.workers && Date.now() < deadline) {
+        await new Promise<void>((resolve) => setTimeout(resolve, 50).unref())
+      }
+      if (gen !== this.current || this.isStopping) return
+      if (gen.cells.listener(i, ListenerCell.WorkerSockets) < gen.config.global.workers) {
+        this.logs.error.warn({ event: 'worker_listeners_incomplete', listener: l.name },
+          `listener ${l.name}: not every worker thread listens on ${l.bind} itself; the main thread keeps accepting there too`)
+        continue
+      }
+      this.listeners.closeBinds([l.bind])
+      this.logs.error.info({ event: 'worker_listeners', listener: l.name, bind: l.bind },
+        `listener ${l.name}: the worker threads accept on ${l.bind} themselves`)
     }
   }
 
@@ -279,6 +319,7 @@ export class Main {
     const timeout = this.current.config.global.drainTimeoutMs
     await Promise.all([this.current, ...this.old].map((g) => g.drain(timeout)))
     this.logs.error.info({ event: 'stopped' }, 'stopped')
+    if (this.lifeline !== null) clearInterval(this.lifeline)
     await this.logs.close()
   }
 }

@@ -85,6 +85,8 @@ export const ListenerCell = {
   Active: 0,
   /** 1 while the listener accepts (frontend enabled). */
   Enabled: 1,
+  /** accept = "workers": how many of this generation's threads listen on their own socket. */
+  WorkerSockets: 2,
 } as const
 export const LISTENER_CELLS = 4
 

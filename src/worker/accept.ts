@@ -51,7 +51,11 @@ export class WorkerListeners {
         `listener ${l.name}: this worker thread cannot accept on ${l.bind} itself (${err.message}); ` +
         'connections still come through the main thread')
     })
-    server.listen({ host: l.host, port: l.port, reusePort: true, backlog: 4096, ipv6Only: l.host === '::' ? false : undefined })
+    server.listen({ host: l.host, port: l.port, reusePort: true, backlog: 4096, ipv6Only: l.host === '::' ? false : undefined }, () => {
+      // The main thread steps out of the port once every thread listens (main/main.ts).
+      this.ctx.cells.addListener(index, ListenerCell.WorkerSockets, 1)
+      server.once('close', () => this.ctx.cells.addListener(index, ListenerCell.WorkerSockets, -1))
+    })
     this.servers.push(server)
   }
 

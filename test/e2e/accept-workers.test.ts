@@ -17,10 +17,35 @@ t.test('accept = "workers": worker threads accept themselves and serve every req
   t.equal(statuses.filter((s) => s === 200).length, 60, 'all 60 new-connection requests answered')
   t.equal(a.requests.length, 60)
   t.notOk(p.stderr.some((l) => l.includes('worker_listen_failed')), 'every thread could bind its own socket')
-  // The main thread's socket plus one per worker thread share the port.
-  const ss = spawnSync('ss', ['-Htln', `sport = :${p.port}`], { encoding: 'utf8' })
-  if (ss.status === 0) t.equal(ss.stdout.trim().split('\n').length, 3, `three listen sockets on the port:\n${ss.stdout}`)
+  // Once both threads listen, the main thread closes its own socket: one per worker thread remains.
+  await p.waitFor(/"event":"worker_listeners"/)
+  const sockets = (): number => {
+    const ss = spawnSync('ss', ['-Htln', `sport = :${p.port}`], { encoding: 'utf8' })
+    return ss.status === 0 ? ss.stdout.trim().split('\n').filter((l) => l.length > 0).length : -1
+  }
+  const before = sockets()
+  if (before >= 0) t.equal(before, 2, 'two listen sockets on the port, the worker threads\'')
   else t.comment('ss (iproute2) not available: listen sockets not counted')
+  for (let i = 0; i < 20; i++) statuses.push((await request(p.port, { path: `/m${i}` })).status)
+  t.equal(statuses.filter((s) => s === 200).length, 80, 'served by the threads alone')
+
+  // A reload: the main thread holds the port while the new threads start, then steps out again.
+  const steppedOut = p.stderr.filter((l) => l.includes('"event":"worker_listeners"')).length
+  p.proc.kill('SIGHUP')
+  await p.waitFor(/configuration reloaded/)
+  const deadline = Date.now() + 15_000
+  while (p.stderr.filter((l) => l.includes('"event":"worker_listeners"')).length === steppedOut && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.ok(p.stderr.filter((l) => l.includes('"event":"worker_listeners"')).length > steppedOut, 'the new generation\'s threads took the port over')
+  for (let i = 0; i < 20; i++) statuses.push((await request(p.port, { path: `/r${i}` })).status)
+  t.equal(statuses.filter((s) => s === 200).length, 100, 'and serve after the reload')
+  if (before >= 0) {
+    // The old generation's sockets close as it drains.
+    const until = Date.now() + 5000
+    while (sockets() !== 2 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50))
+    t.equal(sockets(), 2, 'two listen sockets again')
+  }
 })
 
 t.test('accept = "workers": SIGTERM lets a slow request on a thread-accepted connection finish', async (t) => {
