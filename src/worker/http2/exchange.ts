@@ -118,6 +118,8 @@ export class H2Exchange implements ConnOwner {
   // ── accounting ──
   startMs = 0
   connectStartMs = 0
+  /** When the last new upstream connection was established (0 = reused or none). */
+  connectedMs = 0
   headMs = 0
   queueMs = 0
   bytesIn = 0
@@ -320,6 +322,7 @@ export class H2Exchange implements ConnOwner {
 
   onUpstreamConnect(conn: UpstreamConn): void {
     if (conn !== this.conn) return
+    this.connectedMs = Date.now()
     try {
       this.sendRequest()
     } catch (err) {
@@ -566,7 +569,7 @@ export class H2Exchange implements ConnOwner {
       bytes_in: this.bytesIn,
       bytes_out: this.bytesOut,
       queue_ms: this.queueMs,
-      connect_ms: this.connectStartMs === 0 ? 0 : Math.max(0, (this.headMs || now) - this.connectStartMs),
+      connect_ms: this.connectedMs === 0 ? 0 : this.connectedMs - this.connectStartMs,
       head_ms: this.headMs === 0 ? -1 : this.headMs - this.startMs,
       total_ms: now - this.startMs,
       attempts: this.attempts,
