@@ -28,6 +28,7 @@ import { cookieValue, hostWithoutPort, targetPath } from './router.ts'
 import type { CompiledRoute } from './router.ts'
 import type { ConnOwner, UpstreamConn } from './upstream/pool.ts'
 import { isIdempotent, mayRetry, noteConnectFailure, noteServerFailure, noteServerSuccess, serverName } from './upstream/outcome.ts'
+import { writeAccessLog } from './access-log.ts'
 
 const State = {
   /** Waiting for (the rest of) a request head. */
@@ -741,7 +742,7 @@ export class Session implements ConnOwner {
       ctx.cells.countServer(ctx.slot, this.server, cls === 0 || !this.isResHeadDone ? ServerCounter.RespOther : ServerCounter.Resp1xx + cls - 1, 1)
       ctx.cells.countServer(ctx.slot, this.server, ServerCounter.BytesIn, this.bytesIn)
     }
-    if (ctx.isAccessLogOn) this.writeAccessLog()
+    if (ctx.isAccessLogOn) writeAccessLog(this.ctx, this, this.listener, this.clientIp, this.method, this.target)
     this.upstreamHead = null
     this.pendingBody = null
     this.replayBody = null
@@ -751,33 +752,6 @@ export class Session implements ConnOwner {
     this.route = null
     this.upstream = null
     this.server = -1
-  }
-
-  private writeAccessLog(): void {
-    const ctx = this.ctx
-    const now = Date.now()
-    const upstream = this.upstream
-    const server = this.server
-    let serverName = '-'
-    if (upstream !== null && server >= 0) serverName = upstream.config.servers[server - upstream.first].name
-    ctx.accessLog(JSON.stringify({
-      time: new Date(now).toISOString(),
-      client: this.clientIp,
-      listener: ctx.config.listeners[this.listener].name,
-      method: this.method,
-      path: this.target,
-      route: this.route === null ? '-' : this.route.config.name,
-      upstream: upstream === null ? '-' : upstream.config.name,
-      server: serverName,
-      status: this.status,
-      bytes_in: this.bytesIn,
-      bytes_out: this.bytesOut,
-      queue_ms: this.queueMs,
-      connect_ms: this.connectedMs === 0 ? 0 : this.connectedMs - this.connectStartMs,
-      head_ms: this.headMs === 0 ? -1 : this.headMs - this.startMs,
-      total_ms: now - this.startMs,
-      attempts: this.attempts,
-    }))
   }
 
   private releaseServer(): void {
@@ -1078,7 +1052,6 @@ function headerValue(buf: Buffer, req: RequestHead, lowerName: string): string |
   }
   return null
 }
-
 
 /** "http://host:port/p?q" → "/p?q". */
 function originForm(target: string): string {

@@ -28,6 +28,7 @@ import type { ConnOwner, UpstreamConn } from '../upstream/pool.ts'
 import { isIdempotent, mayRetry, noteConnectFailure, noteServerFailure, noteServerSuccess, serverName } from '../upstream/outcome.ts'
 import type { H2Connection } from './connection.ts'
 import { Dechunker, HeadError, RequestInfo, UpFraming, buildRequestHead, readRequest, responseHeaders } from './head.ts'
+import { writeAccessLog } from '../access-log.ts'
 
 const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants
 
@@ -541,39 +542,12 @@ export class H2Exchange implements ConnOwner {
       ctx.cells.countServer(ctx.slot, this.server, cls === 0 ? ServerCounter.RespOther : ServerCounter.Resp1xx + cls - 1, 1)
       ctx.cells.countServer(ctx.slot, this.server, ServerCounter.BytesOut, this.bytesIn)
     }
-    if (ctx.isAccessLogOn) this.writeAccessLog()
+    if (ctx.isAccessLogOn) writeAccessLog(this.ctx, this, this.client.listener, this.client.clientIp, this.info.method, this.info.path)
     this.upstreamHead = null
     this.pendingBody = null
     this.releaseServer()
     this.route = null
     this.server = -1
-  }
-
-  private writeAccessLog(): void {
-    const ctx = this.ctx
-    const now = Date.now()
-    const upstream = this.upstream
-    const server = this.server
-    let serverName = '-'
-    if (upstream !== null && server >= 0) serverName = upstream.config.servers[server - upstream.first].name
-    ctx.accessLog(JSON.stringify({
-      time: new Date(now).toISOString(),
-      client: this.client.clientIp,
-      listener: ctx.config.listeners[this.client.listener].name,
-      method: this.info.method,
-      path: this.info.path,
-      route: this.route === null ? '-' : this.route.config.name,
-      upstream: upstream === null ? '-' : upstream.config.name,
-      server: serverName,
-      status: this.status,
-      bytes_in: this.bytesIn,
-      bytes_out: this.bytesOut,
-      queue_ms: this.queueMs,
-      connect_ms: this.connectedMs === 0 ? 0 : this.connectedMs - this.connectStartMs,
-      head_ms: this.headMs === 0 ? -1 : this.headMs - this.startMs,
-      total_ms: now - this.startMs,
-      attempts: this.attempts,
-    }))
   }
 
   private releaseServer(): void {
