@@ -12,6 +12,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, request, sleep, startOrigin, startPortico } from './harness.ts'
+import { rows, text } from '../fixtures/dashboard-dom.ts'
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p))
 
@@ -40,23 +41,6 @@ function cli(path: string, command: string): Promise<string> {
     s.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(chunks).toString()) })
     s.on('error', (e) => { clearTimeout(timer); reject(e) })
   })
-}
-
-function text(html: string): string {
-  return html.replace(/<[^>]*>/g, ' ').replace(/&nbsp;/g, ' ').replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>')
-    .replace(/\s+/g, ' ').trim()
-}
-
-interface Row { key: string; state: string; cells: string[] }
-
-function rows(dom: string, attr: 'data-server' | 'data-listener'): Row[] {
-  const out: Row[] = []
-  const re = new RegExp(`<tr[^>]*${attr}="([^"]+)"[^>]*>(.*?)</tr>`, 'gs')
-  for (const m of dom.matchAll(re)) {
-    const state = /data-state="([^"]+)"/.exec(m[0])?.[1] ?? ''
-    out.push({ key: text(m[1]), state, cells: [...m[2].matchAll(/<td[^>]*>(.*?)<\/td>/gs)].map((c) => text(c[1])) })
-  }
-  return out
 }
 
 async function closedPort(): Promise<number> {

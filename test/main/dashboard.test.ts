@@ -12,6 +12,7 @@ import type { MetricsContext } from '../../src/main/metrics.ts'
 import { nowSeconds } from '../../src/shared/cells.ts'
 import { Admin, Health, ListenerCell, ListenerCounter, ServerCell, ServerCounter } from '../../src/shared/layout.ts'
 import { testCells, testConfig } from './health/fixture.ts'
+import { rows, text } from '../fixtures/dashboard-dom.ts'
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p))
 
@@ -28,24 +29,6 @@ function chromium(url: string, flags: string[]): Promise<{ stdout: string; stder
       else resolve({ stdout, stderr })
     })
   })
-}
-
-/** Text of an HTML fragment: tags dropped, the few entities the serializer writes decoded. */
-function text(html: string): string {
-  return html.replace(/<[^>]*>/g, ' ').replace(/&nbsp;/g, ' ').replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>')
-    .replace(/\s+/g, ' ').trim()
-}
-
-interface Row { key: string; state: string; cells: string[] }
-
-function rows(dom: string, attr: 'data-server' | 'data-listener'): Row[] {
-  const out: Row[] = []
-  const re = new RegExp(`<tr[^>]*${attr}="([^"]+)"[^>]*>(.*?)</tr>`, 'gs')
-  for (const m of dom.matchAll(re)) {
-    const state = /data-state="([^"]+)"/.exec(m[0])?.[1] ?? ''
-    out.push({ key: text(m[1]), state, cells: [...m[2].matchAll(/<td[^>]*>(.*?)<\/td>/gs)].map((c) => text(c[1])) })
-  }
-  return out
 }
 
 function fixture(): MetricsContext & { isBroken: boolean } {
