@@ -59,6 +59,12 @@ export function hostWithoutPort(host: string): string {
   return colon < 0 ? host : host.slice(0, colon)
 }
 
+/** "::ffff:127.0.0.1" → "127.0.0.1": IPv4 clients of a dual-stack socket, as logs and X-Forwarded-For want them. */
+export function normalizeIp(ip: string | undefined): string {
+  if (ip === undefined) return ''
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
+}
+
 /** The value of cookie `name` (lowercase) in a Cookie header, or null. Rare path (hash_key = "cookie:…"). */
 export function cookieValue(cookieHeader: string | null, name: string): string | null {
   if (cookieHeader === null) return null

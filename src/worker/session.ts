@@ -24,7 +24,7 @@ import type { RequestHead } from './http1/parser.ts'
 import { Pick } from './balance/balancer.ts'
 import { HashKind } from './context.ts'
 import type { UpstreamRuntime, WorkerContext } from './context.ts'
-import { cookieValue, hostWithoutPort, targetPath } from './router.ts'
+import { cookieValue, hostWithoutPort, normalizeIp, targetPath } from './router.ts'
 import type { CompiledRoute } from './router.ts'
 import type { ConnOwner, UpstreamConn } from './upstream/pool.ts'
 import { isIdempotent, mayRetry, noteConnectFailure, noteServerFailure, noteServerSuccess, serverName } from './upstream/outcome.ts'
@@ -155,7 +155,7 @@ export class Session implements ConnOwner {
     this.ctx = ctx
     this.socket = socket
     this.listener = listener
-    this.clientIp = normalizeIp(socket.remoteAddress ?? '')
+    this.clientIp = normalizeIp(socket.remoteAddress)
     this.proto = isTls ? 'https' : 'http'
     this.promise = new Promise((resolve) => { this.resolveClosed = resolve })
     this.onData = this.onData.bind(this)
@@ -1063,9 +1063,4 @@ function originForm(target: string): string {
     return q < 0 ? '/' : '/' + target.slice(q)
   }
   return target.slice(slash)
-}
-
-/** "::ffff:127.0.0.1" → "127.0.0.1". */
-function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
 }

@@ -14,6 +14,7 @@ import type { Expiring, WorkerContext } from '../context.ts'
 import { Session } from '../session.ts'
 import { loadCerts, tlsServerOptions } from '../tls.ts'
 import { H2Connection } from './connection.ts'
+import { normalizeIp } from '../router.ts'
 
 /** RFC 9113 §3.4: what an HTTP/2 client sends first. */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
@@ -31,12 +32,6 @@ function h2Options(): ServerOptions {
     settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
     maxSessionMemory: MAX_SESSION_MEMORY_MB,
   }
-}
-
-/** "::ffff:127.0.0.1" → "127.0.0.1". */
-function normalizeIp(ip: string | undefined): string {
-  if (ip === undefined) return ''
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
 }
 
 /** A handshake that ended because the client closed or reset: not a TLS error of ours to count. */
