@@ -105,11 +105,16 @@ t.test('hash: a key sticks to one server across threads and restarts; removing 1
   t.same([...again], [...first], 'same mapping after a restart')
   const without = await owners(origins.filter((o) => o.name !== 'h2'))
   let moved = 0
+  let movedOthers = 0
   for (const key of keys) {
     if (first.get(key) !== without.get(key)) {
       moved++
-      if (first.get(key) !== 'h2') t.fail(`key ${key} moved although its server stayed`)
+      if (first.get(key) !== 'h2') movedOthers++
     }
   }
   t.ok(moved > keys.length * 0.1 && moved < keys.length * 0.3, `${moved} of ${keys.length} keys moved (~1/5)`)
+  // Taking a server out of the config rebuilds the Maglev table for 4 servers: its own keys move,
+  // and Maglev's near-minimal disruption may move a few more (a server that only goes ineligible
+  // moves exactly its own keys: test/worker/balance/hash.test.ts).
+  t.ok(movedOthers <= keys.length * 0.05, `${movedOthers} keys of the remaining servers moved (at most 5%)`)
 })
