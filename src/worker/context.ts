@@ -16,6 +16,7 @@ import { ServerPool } from './upstream/pool.ts'
 import { RequestHead, ResponseHead } from './http1/parser.ts'
 import type { HeadLimits } from './http1/parser.ts'
 import { WaitQueue } from './upstream/queue.ts'
+import { WriteBatch } from './write-batch.ts'
 
 /** Something with a deadline, checked by the sweep (sessions). */
 export interface Expiring {
@@ -74,6 +75,8 @@ export class WorkerContext {
    */
   readonly reqHead: RequestHead
   readonly resHead: ResponseHead
+  /** Socket writes of this event-loop iteration, sent together at its end (write-batch.ts). */
+  readonly writes = new WriteBatch()
   readonly sessions = new Set<Expiring>()
   isDraining = false
   /** Updated by the sweep; good enough for deadlines and access-log timings. */

@@ -197,7 +197,7 @@ export class Session implements ConnOwner {
           this.takeRequestBytes(chunk, true)
           break
         case State.Tunnel:
-          if (this.conn !== null && isFull(this.conn.socket, this.conn.socket.write(chunk))) this.socket.pause()
+          if (this.conn !== null && isFull(this.conn.socket, this.ctx.writes.write(this.conn.socket, chunk))) this.socket.pause()
           this.touchTunnel()
           break
         default:
@@ -349,7 +349,7 @@ export class Session implements ConnOwner {
       this.bytesIn += body.length
       if (isConnected && this.conn !== null) {
         this.hasSentBody = true
-        if (isFull(this.conn.socket, this.conn.socket.write(body))) this.socket.pause()
+        if (isFull(this.conn.socket, this.ctx.writes.write(this.conn.socket, body))) this.socket.pause()
         // upstream_response measures the upstream's silence: not while the client still uploads.
         if (!this.isResHeadDone) this.armResponseDeadline()
       } else {
@@ -497,15 +497,11 @@ export class Session implements ConnOwner {
     this.bytesIn += head.length
     const body = this.pendingBody
     this.pendingBody = null
-    let ok: boolean
-    if (body === null) {
-      ok = conn.socket.write(head)
-    } else {
+    // Sent with this event-loop iteration's other writes (write-batch.ts): head and body in one write.
+    let ok = this.ctx.writes.write(conn.socket, head)
+    if (body !== null) {
       this.hasSentBody = true
-      conn.socket.cork()
-      conn.socket.write(head)
-      ok = conn.socket.write(body)
-      conn.socket.uncork()
+      ok = this.ctx.writes.write(conn.socket, body)
     }
     if (!this.isReqBodyDone) {
       if (isFull(conn.socket, ok)) this.socket.pause()
@@ -526,7 +522,7 @@ export class Session implements ConnOwner {
       this.ctx.cells.countServer(this.ctx.slot, this.server, ServerCounter.BytesOut, chunk.length)
       if (this.state === State.Tunnel) {
         this.bytesOut += chunk.length
-        if (isFull(this.socket, this.socket.write(chunk))) conn.socket.pause()
+        if (isFull(this.socket, this.ctx.writes.write(this.socket, chunk))) conn.socket.pause()
         this.touchTunnel()
         return
       }
@@ -616,7 +612,7 @@ export class Session implements ConnOwner {
     }
     if (this.resBody === Body.None) {
       this.bytesOut += out.length
-      this.socket.write(out)
+      this.ctx.writes.write(this.socket, out)
       this.finishExchange(bodyStart < buf.length)
       return
     }
@@ -674,7 +670,7 @@ export class Session implements ConnOwner {
 
   private writeDownstream(data: Buffer): void {
     this.bytesOut += data.length
-    if (isFull(this.socket, this.socket.write(data)) && this.conn !== null) {
+    if (isFull(this.socket, this.ctx.writes.write(this.socket, data)) && this.conn !== null) {
       // The client is the slow side now: the upstream waits on us, so client_send is what runs.
       this.conn.socket.pause()
       this.isWaitingForClient = true

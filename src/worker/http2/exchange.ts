@@ -214,13 +214,11 @@ export class H2Exchange implements ConnOwner {
   /** One piece of request body to the upstream in its framing; false when the socket is full. */
   private writeBody(conn: UpstreamConn, chunk: Buffer): boolean {
     const socket = conn.socket
-    if (this.framing !== UpFraming.Chunked) return socket.write(chunk)
-    socket.cork()
-    socket.write(chunk.length.toString(16) + '\r\n', 'latin1')
-    socket.write(chunk)
-    const ok = socket.write(CRLF)
-    socket.uncork()
-    return ok
+    const writes = this.ctx.writes
+    if (this.framing !== UpFraming.Chunked) return writes.write(socket, chunk)
+    writes.write(socket, chunk.length.toString(16) + '\r\n')
+    writes.write(socket, chunk)
+    return writes.write(socket, CRLF)
   }
 
   onRequestEnd(): void {
@@ -229,7 +227,7 @@ export class H2Exchange implements ConnOwner {
       this.isReqBodyDone = true
       if (this.framing !== UpFraming.Chunked || this.state === State.Done) return
       if (this.state === State.Exchange && this.conn !== null && this.pendingBody === null) {
-        this.conn.socket.write(LAST_CHUNK)
+        this.ctx.writes.write(this.conn.socket, LAST_CHUNK)
       }
       // Otherwise sendRequest writes the last chunk after the pending bytes.
     } catch (err) {
@@ -344,20 +342,14 @@ export class H2Exchange implements ConnOwner {
     const socket = conn.socket
     const body = this.pendingBody
     this.pendingBody = null
-    let ok: boolean
-    if (body === null && !(this.isReqBodyDone && this.framing === UpFraming.Chunked)) {
-      ok = socket.write(this.upstreamHead as Buffer)
-    } else {
-      socket.cork()
-      socket.write(this.upstreamHead as Buffer)
-      ok = true
-      if (body !== null) {
-        this.hasSentBody = true
-        ok = this.writeBody(conn, body)
-      }
-      if (this.isReqBodyDone && this.framing === UpFraming.Chunked) ok = socket.write(LAST_CHUNK)
-      socket.uncork()
+    // Head, held body bytes and the last chunk leave together with this iteration's other writes.
+    const writes = this.ctx.writes
+    let ok = writes.write(socket, this.upstreamHead as Buffer)
+    if (body !== null) {
+      this.hasSentBody = true
+      ok = this.writeBody(conn, body)
     }
+    if (this.isReqBodyDone && this.framing === UpFraming.Chunked) ok = writes.write(socket, LAST_CHUNK)
     if (!this.isReqBodyDone && ok) this.stream.resume()
   }
 
