@@ -1,5 +1,5 @@
-// `npm run profile [-- --scenario ka|newconn|download] [--seconds 10] [--workers 1] [--accept main|workers]`:
-// runs portico under wrk load with --cpu-prof and prints, for the main thread and each worker
+// `npm run profile [-- --scenario ka|newconn|download|h2] [--seconds 10] [--workers 1] [--accept main|workers]`:
+// runs portico under wrk load (h2: h2load -c10 -m10 over h2c prior knowledge) with --cpu-prof and prints, for the main thread and each worker
 // thread, the functions with the most self time. Upstream: an nginx on 127.0.0.1 (as perf/bench.ts).
 // Everything started is stopped at the end; only loopback is used.
 
@@ -38,7 +38,9 @@ async function main(): Promise<void> {
   const workers = Number(arg('workers', '1'))
   const accept = arg('accept', 'main')
   if (accept !== 'main' && accept !== 'workers') throw new Error(`--accept ${JSON.stringify(accept)} is unknown: expected main or workers`)
-  ensureTools(['wrk', 'nginx'], (line) => process.stderr.write(line + '\n'))
+  if (!['ka', 'newconn', 'download', 'h2'].includes(scenario)) throw new Error(`--scenario ${JSON.stringify(scenario)} is unknown: expected ka, newconn, download or h2`)
+  const isH2 = scenario === 'h2'
+  ensureTools(isH2 ? ['h2load', 'nginx'] : ['wrk', 'nginx'], (line) => process.stderr.write(line + '\n'))
   installCleanup()
   const dir = mkdtempSync(join(tmpdir(), 'portico-profile-'))
   const www = join(dir, 'www')
@@ -49,7 +51,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'upstream.conf'), upstreamNginxConf({ port: upstreamPort, dir, wwwDir: www }))
   const upstream = startProc('nginx', ['nginx', '-p', dir, '-e', join(dir, 'upstream-error.log'), '-c', join(dir, 'upstream.conf')])
   writeFileSync(join(dir, 'portico.toml'), `[global]\nworkers = ${workers}\nallow_root = true\n[log]\nlevel = "warn"\naccess = "off"\n` +
-    `[[listeners]]\nname = "web"\nbind = "127.0.0.1:${port}"\naccept = "${accept}"\n[[routes]]\nname = "all"\nupstream = "origin"\n` +
+    `[[listeners]]\nname = "web"\nbind = "127.0.0.1:${port}"\naccept = "${accept}"\nprotocols = ["${isH2 ? 'h2c' : 'http/1.1'}"]\n[[routes]]\nname = "all"\nupstream = "origin"\n` +
     `[[upstreams]]\nname = "origin"\nkeepalive = 128\n[[upstreams.servers]]\nname = "nginx"\naddress = "127.0.0.1:${upstreamPort}"\n`)
   const profDir = join(dir, 'prof')
   const portico = startProc('portico', [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`,
@@ -58,9 +60,12 @@ async function main(): Promise<void> {
   const path = scenario === 'download' ? '/1m' : '/'
   const extra = scenario === 'newconn' ? ['-H', 'Connection: close'] : []
   const connections = scenario === 'download' ? '10' : '50'
-  process.stderr.write(`profiling portico (${workers} worker thread${workers === 1 ? '' : 's'}, accept = "${accept}") under wrk ${scenario} for ${seconds}s\n`)
-  const wrk = await runBounded(['wrk', '-t2', `-c${connections}`, `-d${seconds}s`, ...extra, `http://127.0.0.1:${port}${path}`], (seconds + 30) * 1000)
-  process.stdout.write(wrk.stdout.split('\n').filter((l) => /Requests\/sec|Transfer\/sec|requests in/.test(l)).join('\n') + '\n')
+  const tool = isH2 ? 'h2load' : 'wrk'
+  process.stderr.write(`profiling portico (${workers} worker thread${workers === 1 ? '' : 's'}, accept = "${accept}") under ${tool} ${scenario} for ${seconds}s\n`)
+  const load = isH2
+    ? await runBounded(['h2load', '-c10', '-m10', '-D', String(seconds), `http://127.0.0.1:${port}/`], (seconds + 30) * 1000)
+    : await runBounded(['wrk', '-t2', `-c${connections}`, `-d${seconds}s`, ...extra, `http://127.0.0.1:${port}${path}`], (seconds + 30) * 1000)
+  process.stdout.write(load.stdout.split('\n').filter((l) => /Requests\/sec|Transfer\/sec|requests in|^finished in|^requests:/.test(l)).join('\n') + '\n')
   // SIGINT: portico exits at once and Node writes one profile per thread.
   portico.child.kill('SIGINT')
   await sleep(2000)
