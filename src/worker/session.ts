@@ -539,7 +539,8 @@ export class Session implements ConnOwner {
     for (;;) {
       const r = parseResponseHead(buf, start, buf.length, this.ctx.resHead, DEFAULT_LIMITS)
       if (r === 0) {
-        this.resBuf = start === 0 ? buf : buf.subarray(start)
+        // A partial head is kept across reads: copied, `chunk` may be reused memory (pool.ts).
+        this.resBuf = Buffer.from(start === 0 ? buf : buf.subarray(start))
         return
       }
       if (r < 0) { this.upstreamFailed('upstream_bad_response'); return }
@@ -625,8 +626,13 @@ export class Session implements ConnOwner {
     } else {
       this.writeDownstream(out)
     }
-    if (this.isResponseDone()) this.finishExchange(bodyStart + n < buf.length)
-    else this.armResponseDeadline()
+    if (this.isResponseDone()) {
+      this.finishExchange(bodyStart + n < buf.length)
+    } else {
+      this.armResponseDeadline()
+      // The rest of the body is written to the client as read, in the connection's own buffers.
+      ;(this.conn as UpstreamConn).relayTo(this.socket)
+    }
   }
 
   /** How many bytes from `start` belong to the response body (advancing the framing); -1 after a framing error. */
@@ -883,7 +889,9 @@ export class Session implements ConnOwner {
     this.state = State.Tunnel
     this.endRequest(true)
     this.setDeadline(Deadline.Tunnel, this.timeouts().tunnelIdleMs)
-    if (start < buf.length) this.socket.write(buf.subarray(start))
+    // Copied: `buf` may be the upstream connection's reused read buffer (pool.ts).
+    if (start < buf.length) this.socket.write(Buffer.from(buf.subarray(start)))
+    this.conn?.relayTo(this.socket)
     if (this.inBuf !== null) {
       const early = this.inBuf
       this.inBuf = null

@@ -377,7 +377,8 @@ export class H2Exchange implements ConnOwner {
     for (;;) {
       const r = parseResponseHead(buf, start, buf.length, this.res, DEFAULT_LIMITS)
       if (r === 0) {
-        this.resBuf = start === 0 ? buf : buf.subarray(start)
+        // A partial head is kept across reads: copied, `chunk` may be reused memory (pool.ts).
+        this.resBuf = Buffer.from(start === 0 ? buf : buf.subarray(start))
         return
       }
       if (r < 0) { this.upstreamFailed('upstream_bad_response'); return }
@@ -433,7 +434,12 @@ export class H2Exchange implements ConnOwner {
       this.finishExchange(bodyStart < buf.length)
       return
     }
-    this.relayBody(buf, bodyStart)
+    // The stream keeps what it is given until flow control lets it go: this read's body bytes
+    // are copied (`buf` may be the connection's reused read buffer), later reads come in fresh
+    // buffers (pool.ts).
+    ;(this.conn as UpstreamConn).relayTo(null)
+    if (bodyStart < buf.length) this.relayBody(Buffer.from(buf.subarray(bodyStart)), 0)
+    else this.relayBody(buf, bodyStart)
   }
 
   private relayBody(buf: Buffer, start: number): void {
