@@ -1,7 +1,7 @@
 // `npm run profile [-- --scenario ka|newconn|download|h2] [--seconds 10] [--workers 1] [--accept main|workers]`:
-// runs portico under wrk load (h2: h2load -c10 -m10 over h2c prior knowledge) with --cpu-prof and prints, for the main thread and each worker
-// thread, the functions with the most self time. Upstream: an nginx on 127.0.0.1 (as perf/bench.ts).
-// Everything started is stopped at the end; only loopback is used.
+// runs portico under wrk load (h2: h2load -c10 -m10 over h2c prior knowledge) with --cpu-prof
+// and prints, for the main thread and each worker thread, the functions with the most self time.
+// Upstream: an nginx on 127.0.0.1 (as perf/bench.ts). Everything started is stopped at the end; only loopback is used.
 
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

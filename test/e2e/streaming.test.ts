@@ -124,7 +124,7 @@ t.test('concurrent downloads, slow and fast readers, CL and chunked, small reque
     }
     pump()
   })
-  const p = await startPortico(basicConfig([origin], { global: 'workers = 1' }).replace('workers = 2\n', ''))
+  const p = await startPortico(basicConfig([origin]).replace('workers = 2', 'workers = 1'))
   t.teardown(async () => { await p.stop(); await origin.close() })
 
   // Small keep-alive requests on another connection all the while: their reads use the shared buffer.
