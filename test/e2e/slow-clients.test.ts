@@ -167,8 +167,9 @@ t.test('slow readers: bounded memory, cut after client_send with their upstream 
   const latestMs = Math.max(...slow.map((r) => r.closedMs)) - requestedMs
   t.ok(latestMs < 5000, `released within ${latestMs} ms of the requests (client_send 2s once the reader stalls)`)
   // The client is the one that stalled: client_send fired, not upstream_response (1 s, shorter,
-  // but not running while portico itself holds the upstream back).
-  t.ok(p.stderr.some((l) => l.includes('"event":"client_send_timeout"')), 'logged as client_send_timeout')
+  // but not running while portico itself holds the upstream back). The origin sees the close
+  // before the log line has come through the worker's ring, the main thread and the stderr pipe.
+  t.ok(await waitUntil(() => p.stderr.some((l) => l.includes('"event":"client_send_timeout"')), 2000), 'logged as client_send_timeout')
   t.notOk(p.stderr.some((l) => l.includes('"event":"upstream_timeout"')), 'the upstream is not blamed')
   t.equal(await metricTotal(metricsPort, 'portico_server_active_requests'), 0, 'no request counted in flight')
   // The slow readers' connections are cut with their upstreams.
