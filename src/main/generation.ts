@@ -274,7 +274,8 @@ export class Generation {
   dispatch(socket: Socket, listener: number): void {
     this.connections++
     const task: ConnectionTask = { socket, listener }
-    this.pool.run(task, { transferList: [socket] as never }).then(
+    const transferList = [socket]
+    this.pool.run(task, { transferList: transferList as never }).then(
       () => this.onConnectionDone(),
       (err: Error) => {
         this.onConnectionDone()
@@ -283,6 +284,12 @@ export class Generation {
         if (!this.isDestroying) this.onWorkerError(err, true)
       },
     )
+    // piscina keeps the transfer list on its task record until the task settles, that is for the
+    // connection's whole life, and with it this thread's husk of the socket: 4 KiB per connection
+    // (a dictionary-mode Socket and its stream state; perf/RESULTS.md, idle). Once the socket has
+    // gone to a thread (destroyed here) the list has done its job. A task piscina had to queue
+    // (no thread up yet) keeps it until it is posted.
+    if (socket.destroyed) transferList.length = 0
   }
 
   private onConnectionDone(): void {
