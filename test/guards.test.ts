@@ -45,3 +45,15 @@ t.test('every runtime verb has a usage line and a description', async (t) => {
     t.ok(v.usage !== null && v.usage.length > 0 && v.description.length > 0, `${v.words.join(' ')} has usage and description`)
   }
 })
+
+t.test('both launchers cap the main thread young generation as the worker threads are capped', async (t) => {
+  const flag = /--max-semi-space-size=(\d+)/
+  const launcher = flag.exec(readFileSync(join(ROOT, 'bin/portico'), 'utf8'))
+  const sea = flag.exec(readFileSync(join(ROOT, 'tools/build-sea.ts'), 'utf8'))
+  const workers = /WORKER_YOUNG_GENERATION_MB = (\d+)/.exec(readFileSync(join(ROOT, 'src/main/generation.ts'), 'utf8'))
+  t.ok(launcher !== null && sea !== null && workers !== null, 'bin/portico, tools/build-sea.ts and generation.ts each set it')
+  if (launcher === null || sea === null || workers === null) return
+  t.equal(sea[1], launcher[1], 'the standalone binary passes the flag bin/portico passes')
+  // V8's young generation is three semi-spaces (two, plus as much for new large objects).
+  t.equal(Number(workers[1]), 3 * Number(launcher[1]), 'worker threads get the same young generation')
+})

@@ -113,6 +113,8 @@ async function main(): Promise<void> {
     disableExperimentalSEAWarning: true,
     // Flags given on the command line go to portico, not to node.
     execArgvExtension: 'none',
+    // As bin/portico: the main thread's young generation capped at 12 MiB (src/main/generation.ts).
+    execArgv: ['--max-semi-space-size=4'],
     assets: {
       'worker.cjs': join(STAGE, 'worker.cjs'),
       'piscina-worker.cjs': join(STAGE, 'piscina-worker.cjs'),

@@ -7,16 +7,17 @@ import type { ChildProcess } from 'node:child_process'
 const root = new URL('../', import.meta.url).pathname
 const children: ChildProcess[] = []
 
-function run(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
+function run(command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
   children.push(child)
   return child
 }
 
-run(['tools/demo-upstream.ts', 's1', '9001'])
-run(['tools/demo-upstream.ts', 's2', '9002'])
+run(process.execPath, ['tools/demo-upstream.ts', 's1', '9001'])
+run(process.execPath, ['tools/demo-upstream.ts', 's2', '9002'])
 // The demo may well be started as root on a development box; a production start is not.
-const portico = run(['src/portico.ts', '-c', process.argv[2] ?? 'conf/portico.toml'], { PORTICO_ALLOW_ROOT: '1' })
+// bin/portico, as an operator runs it (it adds portico's node flags).
+const portico = run('bin/portico', ['-c', process.argv[2] ?? 'conf/portico.toml'], { PORTICO_ALLOW_ROOT: '1' })
 
 function stopAll(signal: NodeJS.Signals): void {
   for (const c of children) if (c.exitCode === null) c.kill(signal)

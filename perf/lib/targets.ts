@@ -44,6 +44,8 @@ export interface Target {
 }
 
 export const PORTICO_ENTRY = fileURLToPath(new URL('../../src/portico.ts', import.meta.url))
+/** The launcher operators run: it adds portico's node flags (bin/portico). */
+const PORTICO_LAUNCHER = fileURLToPath(new URL('../../bin/portico', import.meta.url))
 
 /** GET `path` through 127.0.0.1:`port`; resolves the status code, or an error message. */
 export function probeHttp(port: number, path: string, timeoutMs: number): Promise<number | string> {
@@ -170,7 +172,7 @@ async function launch(spec: TargetSpec, w: Wiring): Promise<Target | string> {
   } else {
     configFile = `${w.dir}/portico.toml`
     writeFileSync(configFile, porticoToml(w, spec.workers, process.getuid?.() === 0, spec.accept))
-    argv = [process.execPath, PORTICO_ENTRY, '-c', configFile]
+    argv = [PORTICO_LAUNCHER, '-c', configFile]
   }
   const proc = startProc(spec.label, pinned(argv, spec.proxyCpus), { cwd: w.dir })
   // portico loads TypeScript and spawns worker threads: give it longer than the C proxies.

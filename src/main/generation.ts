@@ -37,6 +37,13 @@ export function standalone(): Standalone | null {
   return (globalThis as { porticoStandalone?: Standalone }).porticoStandalone ?? null
 }
 
+/**
+ * Young-generation ceiling of each worker thread's V8 heap. The main thread gets the same (three
+ * 4 MiB semi-spaces) from `--max-semi-space-size=4` on its command line: bin/portico and the
+ * standalone binary (tools/build-sea.ts) pass it.
+ */
+export const WORKER_YOUNG_GENERATION_MB = 12
+
 /** The module piscina loads in every worker thread: worker/worker.ts, or its bundle in the standalone binary. */
 const WORKER_URL = standalone()?.workerUrl ?? new URL('../worker/worker.ts', import.meta.url).href
 /** Per worker slot: 1 MiB holds several thousand access-log lines between two reader wake-ups. */
@@ -117,6 +124,11 @@ export class Generation {
       // Workers run event loops; piscina must never park one in Atomics.wait.
       atomics: 'disabled',
       workerData: init,
+      // V8 grows a thread's young generation up to 48 MiB under a burst of connections and keeps
+      // it: 22 to 40 MiB per thread that 9,000 idle connections never give back (2.4 KiB each of
+      // the per-connection figure). 12 MiB (4 MiB semi-spaces) costs about 1 µs per h2 request
+      // in scavenges and nothing measurable on HTTP/1.1 (perf/RESULTS.md, idle).
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
       loadBalancer: (_task, workers) => this.leastConnections(workers),
     })
     this.pool.on('workerDestroy', (w: { id: number }) => this.onWorkerGone(w.id))
