@@ -4,6 +4,7 @@
 
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import { loadConfig, formatProblems } from '../shared/config/load.ts'
 import type { Config } from '../shared/config/types.ts'
@@ -30,6 +31,8 @@ export interface ReloadResult { ok: boolean; message: string }
 const WORKER_START_TIMEOUT_MS = 30_000
 /** accept = "workers": how long the main thread waits for every thread to listen before stepping out. */
 const WORKER_LISTEN_WAIT_MS = 10_000
+/** 1: Linux moves connections queued on a closing SO_REUSEPORT socket to the group's others. */
+const TCP_MIGRATE_REQ = '/proc/sys/net/ipv4/tcp_migrate_req'
 /** Accepted sockets held while nothing may serve them yet (before privileges are dropped, or a listener opened by a reload not switched yet). */
 const MAX_HELD_SOCKETS = 4096
 
@@ -63,6 +66,8 @@ export class Main {
   /** A reload was asked for while starting: run it right after (the file may have changed). */
   private isReloadAfterStart = false
   private isStopping = false
+  /** The tcp_migrate_req advice was logged (once per process). */
+  private hasWarnedMigration = false
   /**
    * Keeps the process alive while it serves: with accept = "workers" the main thread may hold no
    * socket of its own, and piscina's threads do not keep the event loop up.
@@ -276,7 +281,30 @@ export class Main {
       this.listeners.closeBinds([l.bind])
       this.logs.error.info({ event: 'worker_listeners', listener: l.name, bind: l.bind },
         `listener ${l.name}: the worker threads accept on ${l.bind} themselves`)
+      this.warnIfNoMigration(l.name)
     }
+  }
+
+  /**
+   * With accept = "workers", a reload closes the old threads' listen sockets; Linux resets the
+   * connections still queued on them unless net.ipv4.tcp_migrate_req is 1 (Linux ≥ 5.14), which
+   * moves them to the sockets that stay. Measured: 234 of 95,000 new-connection requests reset
+   * over 5 reloads with 0, none with 1 (README, accept). Said once per process; nothing is said
+   * where the setting does not exist (another OS, an older kernel).
+   */
+  private warnIfNoMigration(listener: string): void {
+    if (this.hasWarnedMigration) return
+    let value: string
+    try {
+      value = readFileSync(TCP_MIGRATE_REQ, 'utf8').trim()
+    } catch {
+      return
+    }
+    if (value !== '0') return
+    this.hasWarnedMigration = true
+    this.logs.error.warn({ event: 'reload_may_reset', listener, sysctl: 'net.ipv4.tcp_migrate_req', value: 0 },
+      `listener ${listener}: with accept = "workers" a reload resets connections still queued on the old threads' ` +
+      'sockets; set net.ipv4.tcp_migrate_req = 1 (sysctl) so the kernel hands them to the new ones')
   }
 
   /** A drained generation is gone: what it counted after its successor took over joins the live totals. */

@@ -4,6 +4,7 @@
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { basicConfig, request, startOrigin, startPortico } from './harness.ts'
 
 t.test('accept = "workers": worker threads accept themselves and serve every request', async (t) => {
@@ -45,6 +46,16 @@ t.test('accept = "workers": worker threads accept themselves and serve every req
     const until = Date.now() + 5000
     while (sockets() !== 2 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50))
     t.equal(sockets(), 2, 'two listen sockets again')
+  }
+  // The tcp_migrate_req advice: given once when the setting is 0, never when it is 1 or absent.
+  let migrate: string | null = null
+  try { migrate = readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() } catch { /* not Linux ≥ 5.14 */ }
+  const advice = p.stderr.filter((l) => l.includes('"event":"reload_may_reset"'))
+  if (migrate === '0') {
+    t.equal(advice.length, 1, 'net.ipv4.tcp_migrate_req is 0 here: the advice is logged once, not on every reload')
+    t.match(advice[0], /"level":40.*set net\.ipv4\.tcp_migrate_req = 1/, 'as a warning that says what to set')
+  } else {
+    t.equal(advice.length, 0, `net.ipv4.tcp_migrate_req is ${migrate ?? 'absent'}: nothing to advise`)
   }
 })
 
