@@ -98,7 +98,7 @@ export class H2Exchange implements ConnOwner {
   conn: UpstreamConn | null = null
   isQueued = false
   attempts = 0
-  upstreamHead: Buffer | null = null
+  upstreamHead: string | null = null
   framing: number = UpFraming.None
   pendingBody: Buffer | null = null
   isReqBodyDone: boolean
@@ -116,6 +116,7 @@ export class H2Exchange implements ConnOwner {
   hasSentResponse = false
   /** The stream's send buffer is full: the upstream is paused and client_send runs, not upstream_response. */
   isWaitingForClient = false
+  hasDrainListener = false
   // ── accounting ──
   startMs = 0
   connectStartMs = 0
@@ -138,7 +139,6 @@ export class H2Exchange implements ConnOwner {
     this.stream[kExchange] = this
     stream.on('close', onStreamClose)
     stream.on('error', onStreamError)
-    stream.on('drain', onStreamDrain)
     this.ctx.sessions.add(this)
   }
 
@@ -344,7 +344,7 @@ export class H2Exchange implements ConnOwner {
     this.pendingBody = null
     // Head, held body bytes and the last chunk leave together with this iteration's other writes.
     const writes = this.ctx.writes
-    let ok = writes.write(socket, this.upstreamHead as Buffer)
+    let ok = writes.write(socket, this.upstreamHead as string)
     if (body !== null) {
       this.hasSentBody = true
       ok = this.writeBody(conn, body)
@@ -479,6 +479,11 @@ export class H2Exchange implements ConnOwner {
     this.bytesOut += data.length
     if (!this.stream.write(data) && this.conn !== null && !this.isWaitingForClient) {
       // The client is the slow side now (flow control): the upstream waits, client_send runs.
+      // 'drain' is listened to from the first time it is needed: most responses never fill the stream.
+      if (!this.hasDrainListener) {
+        this.hasDrainListener = true
+        this.stream.on('drain', onStreamDrain)
+      }
       this.conn.socket.pause()
       this.isWaitingForClient = true
       this.setDeadline(Deadline.ClientSend, this.timeouts().clientSendMs)

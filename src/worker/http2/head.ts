@@ -4,7 +4,7 @@
 // decoder that turns a chunked HTTP/1.1 body into plain DATA bytes. Worker threads only; runs once
 // per stream, allocating only the output.
 
-import { ChunkedFramer, ParseError } from '../http1/parser.ts'
+import { ChunkedFramer, ParseError, headerNameIs } from '../http1/parser.ts'
 import type { ResponseHead } from '../http1/parser.ts'
 import { FIELD_VALUE, HEX1, HOST, TARGET } from '../http1/tokens.ts'
 
@@ -117,12 +117,13 @@ export function readRequest(raw: readonly string[], out: RequestInfo, knownMetho
 export const UpFraming = { None: 0, Length: 1, Chunked: 2 } as const
 
 /**
- * The HTTP/1.1 request head for the upstream, as one Buffer: the request line from :method and
+ * The HTTP/1.1 request head for the upstream, as one latin1 string (written as it is: node
+ * encodes it straight into the socket write, no Buffer per request): the request line from :method and
  * :path, Host from :authority, the client's fields minus hop-by-hop ones, X-Forwarded-For
  * appended, X-Forwarded-Proto/-Host set (as http1/rewrite.ts buildRequestHead does), and the
  * body framing chosen by the caller (`framing`).
  */
-export function buildRequestHead(raw: readonly string[], info: RequestInfo, clientIp: string, proto: string, framing: number): Buffer {
+export function buildRequestHead(raw: readonly string[], info: RequestInfo, clientIp: string, proto: string, framing: number): string {
   let head = info.method + ' ' + info.path + ' HTTP/1.1\r\n'
   if (info.authority !== null) head += 'host: ' + info.authority + '\r\n'
   let priorFor = ''
@@ -143,8 +144,7 @@ export function buildRequestHead(raw: readonly string[], info: RequestInfo, clie
   if (info.authority !== null) head += 'x-forwarded-host: ' + info.authority + '\r\n'
   if (framing === UpFraming.Chunked) head += 'transfer-encoding: chunked\r\n'
   else if (framing === UpFraming.Length) head += 'content-length: ' + info.contentLength + '\r\n'
-  head += '\r\n'
-  return Buffer.from(head, 'latin1')
+  return head + '\r\n'
 }
 
 // Fields node:http2 takes once only (its kSingleValueHeaders); an HTTP/1.1 upstream repeating
@@ -180,7 +180,7 @@ export function responseHeaders(buf: Buffer, res: ResponseHead, hasLength: boole
   const o = res.offsets
   const tokens = res.connectionTokens
   for (let h = 0; h < res.headerCount; h++) {
-    const name = buf.latin1Slice(o[h * 4], o[h * 4 + 1]).toLowerCase()
+    const name = fieldName(buf, o[h * 4], o[h * 4 + 1])
     if (isHopByHop(name)) continue
     if (tokens !== null && (',' + tokens + ',').includes(',' + name + ',')) continue
     if (name === 'content-length' && !hasLength) continue
@@ -188,6 +188,24 @@ export function responseHeaders(buf: Buffer, res: ResponseHead, hasLength: boole
     out.push(name, buf.latin1Slice(o[h * 4 + 2], o[h * 4 + 3]))
   }
   return out
+}
+
+// Field names most responses carry, by length: fieldName hands out these strings instead of a
+// slice and its lowercased copy for each field of each response.
+const COMMON_NAMES: string[][] = Array.from({ length: 32 }, () => [])
+for (const name of [
+  'age', 'date', 'etag', 'vary', 'server', 'expires', 'location', 'connection', 'keep-alive', 'set-cookie',
+  'content-type', 'accept-ranges', 'cache-control', 'last-modified', 'content-length', 'content-encoding',
+  'transfer-encoding', 'strict-transport-security', 'access-control-allow-origin',
+]) COMMON_NAMES[name.length].push(name)
+
+/** The lowercase name of the field name in buf[start, end). */
+function fieldName(buf: Buffer, start: number, end: number): string {
+  if (end - start < COMMON_NAMES.length) {
+    const known = COMMON_NAMES[end - start]
+    for (let i = 0; i < known.length; i++) if (headerNameIs(buf, start, end, known[i])) return known[i]
+  }
+  return buf.latin1Slice(start, end).toLowerCase()
 }
 
 function hasName(list: string[], name: string): boolean {
