@@ -282,6 +282,19 @@ export function treeCpuSeconds(pid: number): number {
   return ticks / clockTicks()
 }
 
+/** treeCpuSeconds split into user and system (kernel) seconds. */
+export function treeCpuSplit(pid: number): { user: number; sys: number } {
+  let user = 0
+  let sys = 0
+  for (const p of processTree(pid)) {
+    const f = statFields(p)
+    if (f === null) continue
+    user += Number(f[11])
+    sys += Number(f[12])
+  }
+  return { user: user / clockTicks(), sys: sys / clockTicks() }
+}
+
 /**
  * CPU seconds of the main thread of `pid` alone (/proc/PID/task/PID/stat): for portico, the
  * thread that accepts (accept = "main") and hands connections to the worker threads.
