@@ -264,7 +264,7 @@ async function bench(): Promise<number> {
       log(
         r.failure !== null
           ? `idle ${t.label}: FAILED: ${r.failure}`
-          : `idle ${t.label}: ${r.stillOpen} held, ${(r.bytesPerConn / 1024).toFixed(2)} KiB each (setup ${r.setupMs} ms, ${r.failed} failed${r.failed > 0 ? `: ${JSON.stringify(r.failures)}` : ''})`,
+          : `idle ${t.label}: ${r.stillOpen} held, ${(r.bytesPerConn / 1024).toFixed(2)} KiB each just opened, ${(r.bytesPerConnRest / 1024).toFixed(2)} at rest (setup ${r.setupMs} ms, ${r.failed} failed${r.failed > 0 ? `: ${JSON.stringify(r.failures)}` : ''})`,
       )
       idle.push(r)
     }

@@ -46,7 +46,7 @@ t.test('every runtime verb has a usage line and a description', async (t) => {
   }
 })
 
-t.test('both launchers cap the main thread young generation as the worker threads are capped', async (t) => {
+t.test('both launchers pass portico node flags: the young-generation cap the worker threads get too, and --expose-gc', async (t) => {
   const flag = /--max-semi-space-size=(\d+)/
   const launcher = flag.exec(readFileSync(join(ROOT, 'bin/portico'), 'utf8'))
   const sea = flag.exec(readFileSync(join(ROOT, 'tools/build-sea.ts'), 'utf8'))
@@ -54,6 +54,7 @@ t.test('both launchers cap the main thread young generation as the worker thread
   t.ok(launcher !== null && sea !== null && workers !== null, 'bin/portico, tools/build-sea.ts and generation.ts each set it')
   if (launcher === null || sea === null || workers === null) return
   t.equal(sea[1], launcher[1], 'the standalone binary passes the flag bin/portico passes')
+  for (const file of ['bin/portico', 'tools/build-sea.ts']) t.match(readFileSync(join(ROOT, file), 'utf8'), /--expose-gc/, `${file} exposes gc for the idle GC`)
   // V8's young generation is three semi-spaces (two, plus as much for new large objects).
   t.equal(Number(workers[1]), 3 * Number(launcher[1]), 'worker threads get the same young generation')
 })

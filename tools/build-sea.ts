@@ -113,8 +113,9 @@ async function main(): Promise<void> {
     disableExperimentalSEAWarning: true,
     // Flags given on the command line go to portico, not to node.
     execArgvExtension: 'none',
-    // As bin/portico: the main thread's young generation capped at 12 MiB (src/main/generation.ts).
-    execArgv: ['--max-semi-space-size=4'],
+    // As bin/portico: the main thread's young generation capped at 12 MiB (src/main/generation.ts),
+    // and `gc` for the idle GC (src/shared/idle-gc.ts).
+    execArgv: ['--max-semi-space-size=4', '--expose-gc'],
     assets: {
       'worker.cjs': join(STAGE, 'worker.cjs'),
       'piscina-worker.cjs': join(STAGE, 'piscina-worker.cjs'),

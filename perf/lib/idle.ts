@@ -20,8 +20,18 @@ export interface IdleResult {
   rssAfterBytes: number
   /** (after − before) / stillOpen. */
   bytesPerConn: number
+  /** RSS after REST_MS more of silence (portico's idle GC runs by then: src/shared/idle-gc.ts). */
+  rssRestBytes: number
+  /** (at rest − before) / stillOpen. */
+  bytesPerConnRest: number
   failure: string | null
 }
+
+/**
+ * How long the connections stay silent before the second reading: longer than portico's idle GC
+ * needs to notice a quiet thread (6 s of quiet, checked every 2 s).
+ */
+const REST_MS = 10_000
 
 /** Resolves the next JSON line the client prints, or null after `timeoutMs` or its exit. */
 // The client prints flat numbers, plus `failures` on the setup line.
@@ -60,6 +70,8 @@ export async function measureIdle(target: string, proxyPid: number, port: number
     rssBeforeBytes: 0,
     rssAfterBytes: 0,
     bytesPerConn: 0,
+    rssRestBytes: 0,
+    bytesPerConnRest: 0,
     failure: null,
   }
   // Let the proxy settle (a GC'd runtime shrinks after the load runs) and take the lower reading.
@@ -84,11 +96,16 @@ export async function measureIdle(target: string, proxyPid: number, port: number
     const a = treeRssBytes(proxyPid)
     await sleep(settleMs / 2)
     result.rssAfterBytes = Math.max(a, treeRssBytes(proxyPid))
+    // And once the connections have been silent for a while: what a process keeps at rest.
+    await sleep(REST_MS)
+    result.rssRestBytes = treeRssBytes(proxyPid)
     client.child.stdin?.write('report\n')
     const report = await nextLine(client, 5000)
     result.stillOpen = report?.stillOpen ?? 0
-    if (result.stillOpen > 0) result.bytesPerConn = (result.rssAfterBytes - result.rssBeforeBytes) / result.stillOpen
-    else result.failure = `no connection stayed open (opened ${result.opened}, failed ${result.failed})`
+    if (result.stillOpen > 0) {
+      result.bytesPerConn = (result.rssAfterBytes - result.rssBeforeBytes) / result.stillOpen
+      result.bytesPerConnRest = (result.rssRestBytes - result.rssBeforeBytes) / result.stillOpen
+    } else result.failure = `no connection stayed open (opened ${result.opened}, failed ${result.failed})`
     return result
   } finally {
     client.child.stdin?.write('exit\n')

@@ -100,13 +100,15 @@ export function markdownTable(rows: Row[]): string {
 export function idleTable(results: IdleResult[]): string {
   const ref = results.find((r) => r.target === 'haproxy' && r.failure === null)
   const head = [
-    '| target | idle conns held | RSS before MiB | RSS after MiB | KiB per idle conn | ÷ HAProxy |',
-    '|---|--:|--:|--:|--:|--:|',
+    '| target | idle conns held | RSS before MiB | RSS just opened MiB | KiB per conn just opened | RSS after 10 s at rest MiB | KiB per conn at rest | ÷ HAProxy (at rest) |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|',
   ]
   const lines = results.map((r) => {
-    if (r.failure !== null) return `| ${r.target} | failed: ${r.failure.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 120)} ||||| `
-    const ratio = ref !== undefined && ref.bytesPerConn > 0 ? `${(r.bytesPerConn / ref.bytesPerConn).toFixed(2)}×` : '–'
-    return `| ${r.target} | ${fmt(r.stillOpen)} of ${fmt(r.asked)} | ${(r.rssBeforeBytes / 1048576).toFixed(1)} | ${(r.rssAfterBytes / 1048576).toFixed(1)} | ${(r.bytesPerConn / 1024).toFixed(2)} | ${ratio} |`
+    if (r.failure !== null) return `| ${r.target} | failed: ${r.failure.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 120)} ||||||| `
+    const ratio = ref !== undefined && ref.bytesPerConnRest > 0 ? `${(r.bytesPerConnRest / ref.bytesPerConnRest).toFixed(2)}×` : '–'
+    const mib = (bytes: number): string => (bytes / 1048576).toFixed(1)
+    return `| ${r.target} | ${fmt(r.stillOpen)} of ${fmt(r.asked)} | ${mib(r.rssBeforeBytes)} | ${mib(r.rssAfterBytes)} | ${(r.bytesPerConn / 1024).toFixed(2)} | ` +
+      `${mib(r.rssRestBytes)} | ${(r.bytesPerConnRest / 1024).toFixed(2)} | ${ratio} |`
   })
   return [...head, ...lines].join('\n')
 }

@@ -9,6 +9,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { loadConfig, formatProblems } from '../shared/config/load.ts'
 import type { Config } from '../shared/config/types.ts'
 import { ListenerCell, ListenerCounter } from '../shared/layout.ts'
+import { startIdleGc } from '../shared/idle-gc.ts'
 import { Generation, standalone } from './generation.ts'
 import { Listeners, ListenError } from './listeners.ts'
 import { openLogs } from './log.ts'
@@ -119,6 +120,8 @@ export class Main {
       listeners: config.listeners.map((l) => `${l.name}=${l.bind}`),
     }, `portico ${this.version} serving ${config.listeners.map((l) => l.bind).join(', ')} with ${config.global.workers} worker threads`)
     if (this.isReloadAfterStart) void this.reload()
+    startIdleGc(() => this.current.config.global.idleGc, (pauseMs, freedBytes) => this.logs.error.debug({ event: 'idle_gc', thread: 'main', pauseMs: Math.round(pauseMs), freedMiB: Math.round(freedBytes / 1048576) },
+      `main thread quiet after a burst: full GC, ${Math.round(freedBytes / 1048576)} MiB of heap given back in ${Math.round(pauseMs)} ms`))
   }
 
   context(): RuntimeContext {

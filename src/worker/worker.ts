@@ -12,6 +12,7 @@ import { Session } from './session.ts'
 import { H2Connection } from './http2/connection.ts'
 import { ClientFront } from './http2/front.ts'
 import { WorkerListeners } from './accept.ts'
+import { startIdleGc } from '../shared/idle-gc.ts'
 
 const init = workerData as WorkerInit
 const ctx = new WorkerContext(init)
@@ -19,6 +20,9 @@ const ctx = new WorkerContext(init)
 const front = new ClientFront(ctx, init.ticketKeys)
 // Listeners with accept = "workers": this thread also accepts on its own SO_REUSEPORT socket.
 const ownListeners = new WorkerListeners(ctx, (socket, listener) => { void front.adopt(socket, listener) })
+// A generation's threads live as long as it serves; each gives memory back once quiet (shared/idle-gc.ts).
+startIdleGc(() => ctx.config.global.idleGc, (pauseMs, freedBytes) => ctx.event('debug', { event: 'idle_gc', pauseMs: Math.round(pauseMs), freedMiB: Math.round(freedBytes / 1048576) },
+  `worker thread quiet after a burst: full GC, ${Math.round(freedBytes / 1048576)} MiB of heap given back in ${Math.round(pauseMs)} ms`))
 ctx.onDrain = () => {
   ownListeners.close()
   for (const s of ctx.sessions) {

@@ -22,6 +22,8 @@ export interface GlobalConfig {
   maxHeaderBytes: number
   maxHeaders: number
   maxRequestLineBytes: number
+  /** Each thread runs one memory-reducing full GC once quiet after a burst (shared/idle-gc.ts). */
+  idleGc: boolean
 }
 
 export interface LogConfig {

@@ -40,7 +40,7 @@ interface TlsKeys {
 }
 
 const TOP_KEYS = ['global', 'log', 'runtime', 'timeouts', 'listeners', 'routes', 'upstreams'] as const
-const GLOBAL_KEYS = ['workers', 'user', 'group', 'allow_root', 'max_connections', 'drain_timeout', 'max_header_bytes', 'max_headers', 'max_request_line'] as const
+const GLOBAL_KEYS = ['workers', 'user', 'group', 'allow_root', 'max_connections', 'drain_timeout', 'max_header_bytes', 'max_headers', 'max_request_line', 'idle_gc'] as const
 const LOG_KEYS = ['level', 'access', 'error'] as const
 const RUNTIME_KEYS = ['stats_socket', 'admin_socket', 'metrics'] as const
 const TIMEOUT_KEYS = [
@@ -447,6 +447,7 @@ class Checker {
       maxHeaderBytes: this.limitSize(t, 'max_header_bytes', 16 * 1024, 1024, 1024 * 1024),
       maxHeaders: this.integer(t, 'global', 'max_headers', 100, 1, 1000),
       maxRequestLineBytes: this.limitSize(t, 'max_request_line', 8 * 1024, 256, 1024 * 1024),
+      idleGc: this.boolean(t, 'global', 'idle_gc', true),
     }
   }
 

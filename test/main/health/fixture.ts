@@ -26,7 +26,7 @@ export function healthConfig(h: Partial<HealthConfig>): HealthConfig {
 export function testConfig(upstreams: TestUpstream[], listeners: string[] = ['web']): Config {
   return {
     file: '/tmp/portico-test.toml',
-    global: { workers: 1, user: null, group: null, allowRoot: true, maxConnections: 1000, drainTimeoutMs: 1000, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192 },
+    global: { workers: 1, user: null, group: null, allowRoot: true, maxConnections: 1000, drainTimeoutMs: 1000, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192, idleGc: true },
     log: { level: 'info', access: 'off', error: 'stderr' },
     runtime: { statsSocket: null, adminSocket: null, metrics: null },
     timeouts: TIMEOUTS,

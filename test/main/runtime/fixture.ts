@@ -43,7 +43,7 @@ function upstream(name: string, servers: ServerConfig[], h: HealthConfig | null,
 export function makeConfig(): Config {
   return {
     file: '/etc/portico/portico.toml',
-    global: { workers: 2, user: null, group: null, allowRoot: false, maxConnections: 200, drainTimeoutMs: 30_000, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192 },
+    global: { workers: 2, user: null, group: null, allowRoot: false, maxConnections: 200, drainTimeoutMs: 30_000, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192, idleGc: true },
     log: { level: 'info', access: 'off', error: 'stderr' },
     runtime: { statsSocket: null, adminSocket: null, metrics: null },
     timeouts,

@@ -149,8 +149,8 @@ function uncommentDefaults(text: string): { text: string; count: number } {
 t.test('the defaults conf/portico.toml shows in comments are the real defaults', async (t) => {
   const text = fs.readFileSync(DEMO, 'utf8')
   const { text: uncommented, count } = uncommentDefaults(text)
-  // global 7, log 3, timeouts 8, protocols 1, accept 1, route 3, upstream 6, health 4, weight 1
-  t.equal(count, 34, 'default lines uncommented')
+  // global 8, log 3, timeouts 8, protocols 1, accept 1, route 3, upstream 6, health 4, weight 1
+  t.equal(count, 35, 'default lines uncommented')
   const before = parseToml(text)
   const after = parseToml(uncommented)
   if (!before.ok || !after.ok) throw new Error('conf/portico.toml does not parse')

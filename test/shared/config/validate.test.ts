@@ -136,7 +136,7 @@ t.test('a minimal config gets every default of DESIGN.md', async (t) => {
     file: FILE,
     global: {
       workers: Math.min(os.availableParallelism(), 256), user: null, group: null, allowRoot: false,
-      maxConnections: 100_000, drainTimeoutMs: 30_000, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192,
+      maxConnections: 100_000, drainTimeoutMs: 30_000, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192, idleGc: true,
     },
     log: { level: 'info', access: 'stdout', error: 'stderr' },
     runtime: { statsSocket: null, adminSocket: null, metrics: null },
@@ -172,6 +172,7 @@ group = "nogroup"
 allow_root = true
 max_connections = 500
 drain_timeout = "0s"
+idle_gc = false
 [log]
 level = "debug"
 access = "off"
@@ -237,7 +238,7 @@ max_buffered_body = "64KB"
 [routes.timeouts]
 upstream_response = "2m"
 `)
-  t.same(c.global, { workers: 3, user: 'nobody', group: 'nogroup', allowRoot: true, maxConnections: 500, drainTimeoutMs: 0, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192 })
+  t.same(c.global, { workers: 3, user: 'nobody', group: 'nogroup', allowRoot: true, maxConnections: 500, drainTimeoutMs: 0, maxHeaderBytes: 16384, maxHeaders: 100, maxRequestLineBytes: 8192, idleGc: false })
   t.same(c.log, { level: 'debug', access: 'off', error: path.join(DIR, 'logs/error.log') })
   t.same(c.runtime, { statsSocket: path.join(DIR, 'run/stats.sock'), adminSocket: '/run/admin.sock', metrics: '[::1]:9901' })
   t.same(c.timeouts, {
@@ -346,7 +347,7 @@ t.test('unknown keys are errors, with the nearest valid key suggested', async (t
   oneProblem(t, LISTENER + UPSTREAM + 'wieght = 1\n' + ROUTE, 'upstreams[0].servers[0].wieght', 'wieght',
     /^unknown key "wieght" \(did you mean "weight"\?\), expected one of name, address, weight, tls, tls_sni, tls_ca, tls_verify$/)
   oneProblem(t, '[global]\nfrobnicate = true\n' + MINIMAL, 'global.frobnicate', 'frobnicate',
-    /^unknown key "frobnicate", expected one of workers, user, group, allow_root, max_connections, drain_timeout, max_header_bytes, max_headers, max_request_line$/, 'true')
+    /^unknown key "frobnicate", expected one of workers, user, group, allow_root, max_connections, drain_timeout, max_header_bytes, max_headers, max_request_line, idle_gc$/, 'true')
   oneProblem(t, '[listener]\nname = "x"\n' + MINIMAL, 'listener', '[listener]', /^unknown key "listener" \(did you mean "listeners"\?\)/)
   oneProblem(t, MINIMAL + '[routes.timeouts]\nupstream-connect = "1s"\n', 'routes[0].timeouts.upstream-connect', 'upstream-connect',
     /did you mean "upstream_connect"/)
