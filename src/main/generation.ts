@@ -297,8 +297,8 @@ export class Generation {
       },
     )
     // piscina keeps the transfer list on its task record until the task settles, that is for the
-    // connection's whole life, and with it this thread's husk of the socket: 4 KiB per connection
-    // (a dictionary-mode Socket and its stream state; perf/RESULTS.md, idle). Once the socket has
+    // connection's whole life, and with it this thread's husk of the socket: about 2 KiB per
+    // connection (a dictionary-mode Socket and its stream state; perf/RESULTS.md, idle). Once the socket has
     // gone to a thread (destroyed here) the list has done its job. A task piscina had to queue
     // (no thread up yet) keeps it until it is posted.
     if (socket.destroyed) transferList.length = 0

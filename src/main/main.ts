@@ -120,8 +120,12 @@ export class Main {
       listeners: config.listeners.map((l) => `${l.name}=${l.bind}`),
     }, `portico ${this.version} serving ${config.listeners.map((l) => l.bind).join(', ')} with ${config.global.workers} worker threads`)
     if (this.isReloadAfterStart) void this.reload()
-    startIdleGc(() => this.current.config.global.idleGc, (pauseMs, freedBytes) => this.logs.error.debug({ event: 'idle_gc', thread: 'main', pauseMs: Math.round(pauseMs), freedMiB: Math.round(freedBytes / 1048576) },
-      `main thread quiet after a burst: full GC, ${Math.round(freedBytes / 1048576)} MiB of heap given back in ${Math.round(pauseMs)} ms`))
+    startIdleGc(() => this.current.config.global.idleGc, (pauseMs, freedBytes) => {
+      const ms = Math.round(pauseMs)
+      const mib = Math.round(freedBytes / 1048576)
+      this.logs.error.debug({ event: 'idle_gc', thread: 'main', pauseMs: ms, freedMiB: mib },
+        `main thread quiet after a burst: full GC, ${mib} MiB of heap given back in ${ms} ms`)
+    })
   }
 
   context(): RuntimeContext {

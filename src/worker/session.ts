@@ -1035,8 +1035,9 @@ export class Session implements ConnOwner {
   }
 }
 
-// Socket handlers shared by every session (no bound functions per connection: 0.3 KiB each of
-// an idle connection's memory): `this` is the client socket, its session hangs off it.
+// Socket handlers shared by every session: `this` is the client socket, its session hangs off it.
+// Five bound functions and two closures per connection were 0.8 KiB of an idle connection's
+// memory (perf/RESULTS.md, idle).
 const kSession = Symbol('portico.session')
 type TaggedSocket = Socket & { [kSession]: Session }
 function onSocketData(this: TaggedSocket, chunk: Buffer): void { this[kSession].onData(chunk) }

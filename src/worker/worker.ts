@@ -21,8 +21,11 @@ const front = new ClientFront(ctx, init.ticketKeys)
 // Listeners with accept = "workers": this thread also accepts on its own SO_REUSEPORT socket.
 const ownListeners = new WorkerListeners(ctx, (socket, listener) => { void front.adopt(socket, listener) })
 // A generation's threads live as long as it serves; each gives memory back once quiet (shared/idle-gc.ts).
-startIdleGc(() => ctx.config.global.idleGc, (pauseMs, freedBytes) => ctx.event('debug', { event: 'idle_gc', pauseMs: Math.round(pauseMs), freedMiB: Math.round(freedBytes / 1048576) },
-  `worker thread quiet after a burst: full GC, ${Math.round(freedBytes / 1048576)} MiB of heap given back in ${Math.round(pauseMs)} ms`))
+startIdleGc(() => ctx.config.global.idleGc, (pauseMs, freedBytes) => {
+  const ms = Math.round(pauseMs)
+  const mib = Math.round(freedBytes / 1048576)
+  ctx.event('debug', { event: 'idle_gc', pauseMs: ms, freedMiB: mib }, `worker thread quiet after a burst: full GC, ${mib} MiB of heap given back in ${ms} ms`)
+})
 ctx.onDrain = () => {
   ownListeners.close()
   for (const s of ctx.sessions) {
@@ -50,6 +53,8 @@ export default function serveConnection(task: ConnectionTask): Promise<void> {
  * on every read and write. A fresh Socket around the same handle is an ordinary one. The handle
  * is open and not yet read (the main thread accepted it paused and nothing has run since it
  * arrived); the new Socket takes it over (owner, onread) and starts reading as an accepted one.
+ * `_handle` is net.Socket's internal field (the one Node's own cluster code hands around); the
+ * Node version is pinned in package.json, and every e2e test with accept = "main" goes through here.
  */
 function rewrap(transferred: Socket): Socket {
   const husk = transferred as unknown as { _handle: object | null }
