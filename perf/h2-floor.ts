@@ -14,14 +14,14 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { SMALL_BODY, upstreamNginxConf } from './lib/configs.ts'
+import { flagValue } from './lib/args.ts'
+import { SMALL_BODY, toolPorticoToml, upstreamNginxConf } from './lib/configs.ts'
 import { ensureTools } from './lib/install.ts'
 import { parseH2load } from './lib/load.ts'
 import { freePort, installCleanup, runBounded, sleep, startProc, stopAll, treeCpuSplit } from './lib/procs.ts'
 
 function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback
+  return flagValue(process.argv, name, fallback)
 }
 
 /** The bare server: one fixed response per stream, from node:http2 alone. */
@@ -56,9 +56,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'haproxy.cfg'), `global\n  nbthread 1\n  maxconn 5000\ndefaults\n  mode http\n  timeout connect 5s\n` +
     `  timeout client 60s\n  timeout server 60s\n  http-reuse always\nfrontend fe\n  bind 127.0.0.1:${haproxyPort} proto h2\n` +
     `  default_backend be\nbackend be\n  server s1 127.0.0.1:${upstreamPort} maxconn 1000\n`)
-  writeFileSync(join(dir, 'portico.toml'), `[global]\nworkers = 1\nallow_root = true\n[log]\nlevel = "warn"\naccess = "off"\n` +
-    `[[listeners]]\nname = "web"\nbind = "127.0.0.1:${porticoPort}"\nprotocols = ["h2c"]\n[[routes]]\nname = "all"\nupstream = "origin"\n` +
-    `[[upstreams]]\nname = "origin"\nkeepalive = 128\n[[upstreams.servers]]\nname = "nginx"\naddress = "127.0.0.1:${upstreamPort}"\n`)
+  writeFileSync(join(dir, 'portico.toml'), toolPorticoToml({ port: porticoPort, upstreamPort, protocol: 'h2c', workers: 1, accept: 'main' }))
   const targets = [
     { name: 'haproxy (proxy)', port: haproxyPort, proc: startProc('haproxy', ['haproxy', '-db', '-f', join(dir, 'haproxy.cfg')]) },
     { name: 'portico (proxy)', port: porticoPort, proc: startProc('portico', [fileURLToPath(new URL('../bin/portico', import.meta.url)), '-c', join(dir, 'portico.toml')]) },

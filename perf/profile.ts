@@ -6,7 +6,8 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { upstreamNginxConf } from './lib/configs.ts'
+import { flagValue } from './lib/args.ts'
+import { toolPorticoToml, upstreamNginxConf } from './lib/configs.ts'
 import { ensureTools } from './lib/install.ts'
 import { freePort, installCleanup, runBounded, sleep, startProc, stopAll, stopProc } from './lib/procs.ts'
 
@@ -14,8 +15,7 @@ interface ProfileNode { id: number; callFrame: { functionName: string; url: stri
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
 
 function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback
+  return flagValue(process.argv, name, fallback)
 }
 
 /** Self time per function, as a share of the thread's samples (idle included, so shares add up to 100). */
@@ -50,9 +50,7 @@ async function main(): Promise<void> {
   const port = await freePort()
   writeFileSync(join(dir, 'upstream.conf'), upstreamNginxConf({ port: upstreamPort, dir, wwwDir: www }))
   const upstream = startProc('nginx', ['nginx', '-p', dir, '-e', join(dir, 'upstream-error.log'), '-c', join(dir, 'upstream.conf')])
-  writeFileSync(join(dir, 'portico.toml'), `[global]\nworkers = ${workers}\nallow_root = true\n[log]\nlevel = "warn"\naccess = "off"\n` +
-    `[[listeners]]\nname = "web"\nbind = "127.0.0.1:${port}"\naccept = "${accept}"\nprotocols = ["${isH2 ? 'h2c' : 'http/1.1'}"]\n[[routes]]\nname = "all"\nupstream = "origin"\n` +
-    `[[upstreams]]\nname = "origin"\nkeepalive = 128\n[[upstreams.servers]]\nname = "nginx"\naddress = "127.0.0.1:${upstreamPort}"\n`)
+  writeFileSync(join(dir, 'portico.toml'), toolPorticoToml({ port, upstreamPort, protocol: isH2 ? 'h2c' : 'http/1.1', workers, accept }))
   const profDir = join(dir, 'prof')
   const portico = startProc('portico', [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`,
     new URL('../src/portico.ts', import.meta.url).pathname, '-c', join(dir, 'portico.toml')])

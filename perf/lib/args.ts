@@ -151,3 +151,9 @@ export function parseArgs(argv: string[]): BenchOptions | 'help' {
   if (opts.durationMs < 500 || opts.durationMs > 600_000) throw new Error(`--duration ${opts.durationMs}ms: expected 500ms..10m`)
   return opts
 }
+
+/** `--name value` from argv for the single-purpose tools (profile.ts, h2-floor.ts), or `fallback`. */
+export function flagValue(argv: string[], name: string, fallback: string): string {
+  const i = argv.indexOf(`--${name}`)
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback
+}

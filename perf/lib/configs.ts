@@ -220,3 +220,14 @@ name = "s1"
 address = "127.0.0.1:${w.uploadPort}"
 `
 }
+
+/**
+ * The one-listener portico of the single-purpose tools (profile.ts, h2-floor.ts): every request
+ * to one upstream server on 127.0.0.1, pooled as in the bench (KEEPALIVE), no access log.
+ */
+export function toolPorticoToml(o: { port: number; upstreamPort: number; protocol: 'http/1.1' | 'h2c'; workers: number; accept: 'main' | 'workers' }): string {
+  return `[global]\nworkers = ${o.workers}\nallow_root = true\n[log]\nlevel = "warn"\naccess = "off"\n` +
+    `[[listeners]]\nname = "web"\nbind = "127.0.0.1:${o.port}"\naccept = "${o.accept}"\nprotocols = ["${o.protocol}"]\n` +
+    `[[routes]]\nname = "all"\nupstream = "origin"\n` +
+    `[[upstreams]]\nname = "origin"\nkeepalive = ${KEEPALIVE}\n[[upstreams.servers]]\nname = "nginx"\naddress = "127.0.0.1:${o.upstreamPort}"\n`
+}
