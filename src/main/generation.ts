@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { Piscina } from 'piscina'
 import type { Socket } from 'node:net'
+import type { MessagePort } from 'node:worker_threads'
 import { Cells, allocateCells } from '../shared/cells.ts'
 import {
   Admin, Header, Health, ListenerCell, ListenerCounter, LISTENER_COUNTERS, MiscCounter, MISC_COUNTERS, ServerCell,
@@ -13,7 +14,7 @@ import {
 } from '../shared/layout.ts'
 import { Ring } from '../shared/ring.ts'
 import type { Config } from '../shared/config/types.ts'
-import { RecordKind } from '../shared/worker-init.ts'
+import { RecordKind, isDispatchPortMessage } from '../shared/worker-init.ts'
 import type { ConnectionTask, WorkerInit } from '../shared/worker-init.ts'
 import type { Logs } from './log.ts'
 
@@ -50,8 +51,10 @@ const WORKER_URL = standalone()?.workerUrl ?? new URL('../worker/worker.ts', imp
 const RING_BYTES = 1 << 20
 /** How often the reader looks at the rings when none has woken it (a worker may not notify). */
 const RING_POLL_MS = 200
-/** How often ready() looks whether every thread has claimed its worker slot. */
+/** How often ready() looks whether every thread has claimed its worker slot and sent its port. */
 const READY_POLL_MS = 20
+/** How often a drain looks whether the generation's connections have all closed. */
+const DRAIN_POLL_MS = 20
 
 export interface WorkerInfo { threadId: number; slot: number; generation: number; connections: number }
 
@@ -61,10 +64,13 @@ const STALLED_TENTHS = 3
 const STALLED_PENALTY = 1 << 30
 
 /** What piscina's load balancer sees of a thread (piscina does not export its PiscinaWorker type). */
-interface PoolThread { id: number; currentUsage: number; terminating: boolean; destroyed: boolean }
+interface PoolThread { currentUsage: number; terminating: boolean; destroyed: boolean }
 
 /** One worker-thread crash: the error piscina hands to every task the thread had, logged once. */
 interface Crash { err: Error; lostConnections: number }
+
+/** A worker thread that takes connections on its own port (worker/worker.ts), and its slot in the cells. */
+interface DispatchTarget { threadId: number; slot: number; port: MessagePort }
 
 export class Generation {
   readonly id: number
@@ -73,8 +79,8 @@ export class Generation {
   readonly pool: Piscina
   readonly rings: Ring[]
   readonly logs: Logs
-  /** Connections handed to this generation and not yet closed. */
-  connections = 0
+  /** Connections sent as piscina tasks and not yet adopted by a thread (see dispatch()). */
+  private pendingTasks = 0
   isDraining = false
   /** pool.destroy() has begun: task rejections from here on are cuts, not crashes. */
   isDestroying = false
@@ -88,9 +94,10 @@ export class Generation {
   /** The error of a thread that failed while starting (a broken worker module), for ready(). */
   private startError: Error | null = null
   private readonly crashes = new Map<Error, Crash>()
+  /** Threads whose dispatch port has arrived, in arrival order. */
+  private readonly targets: DispatchTarget[] = []
   private readonly textDecoder = new TextDecoder()
   private ringTimer: NodeJS.Timeout | null = null
-  private drainResolve: (() => void) | null = null
   private drained: Promise<void> | null = null
   private destroyed: Promise<void> | null = null
 
@@ -119,7 +126,7 @@ export class Generation {
       minThreads: config.global.workers,
       maxThreads: config.global.workers,
       idleTimeout: 2 ** 31 - 1,
-      // A connection is one long task: a worker must take many at once.
+      // A task settles when its connection is adopted; queued ones must all go as soon as a thread is up.
       concurrentTasksPerWorker: config.global.maxConnections,
       // Workers run event loops; piscina must never park one in Atomics.wait.
       atomics: 'disabled',
@@ -129,9 +136,13 @@ export class Generation {
       // the per-connection figure). 12 MiB (4 MiB semi-spaces) costs about 1 µs per h2 request
       // in scavenges and nothing measurable on HTTP/1.1 (perf/RESULTS.md, idle).
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-      loadBalancer: (_task, workers) => this.leastConnections(workers),
+      loadBalancer: (_task, workers) => this.fewestTasks(workers),
     })
     this.pool.on('workerDestroy', (w: { id: number }) => this.onWorkerGone(w.id))
+    // Worker threads' own messages (parentPort) come out here: each sends its dispatch port once.
+    this.pool.on('message', (m: unknown) => {
+      if (isDispatchPortMessage(m)) this.targets.push({ threadId: m.threadId, slot: m.slot, port: m.port })
+    })
     // piscina emits 'error' for a thread that died holding no task (otherwise each of its tasks is
     // rejected with the error instead: dispatch() sees those).
     this.pool.on('error', (err: Error) => this.onWorkerError(err, false))
@@ -270,7 +281,7 @@ export class Generation {
     for (;;) {
       if (this.startError !== null) return { ok: false, message: `worker thread failed to start: ${this.startError.message}` }
       let up = 0
-      for (const t of this.pool.threads) if (this.cells.slotOf(t.threadId) >= 0) up++
+      for (const t of this.pool.threads) if (this.cells.slotOf(t.threadId) >= 0 && this.targetOf(t.threadId) !== null) up++
       if (up >= this.config.global.workers) {
         this.isUp = true
         return { ok: true, message: '' }
@@ -282,31 +293,36 @@ export class Generation {
     }
   }
 
-  /** Hand an accepted, never-read socket to the least busy worker thread. */
+  /**
+   * Hand an accepted, never-read socket to the least busy worker thread: one message on the
+   * thread's dispatch port, nothing back. The connection counts in the thread's slot from here
+   * (the thread subtracts it when it closes), so the next dispatch already sees it. Until some
+   * thread's port has arrived (a generation starting, every thread being replaced) it goes as a
+   * piscina task instead, which piscina queues until a thread is up.
+   */
   dispatch(socket: Socket, listener: number): void {
-    this.connections++
     const task: ConnectionTask = { socket, listener }
-    const transferList = [socket]
-    this.pool.run(task, { transferList: transferList as never }).then(
-      () => this.onConnectionDone(),
+    const target = this.leastBusyTarget()
+    if (target !== null) {
+      this.cells.addSlotConnections(target.slot, 1)
+      target.port.postMessage(task, [socket as never])
+      return
+    }
+    this.pendingTasks++
+    this.pool.run(task, { transferList: [socket] as never }).then(
+      () => { this.pendingTasks-- },
       (err: Error) => {
-        this.onConnectionDone()
+        this.pendingTasks--
         // Cut by destroy() (drain timeout, stop): drain() reports those. Otherwise the thread died
-        // with this connection on it: the connection is lost, nothing else.
+        // with this connection on its way: the connection is lost, nothing else.
         if (!this.isDestroying) this.onWorkerError(err, true)
       },
     )
-    // piscina keeps the transfer list on its task record until the task settles, that is for the
-    // connection's whole life, and with it this thread's husk of the socket: about 2 KiB per
-    // connection (a dictionary-mode Socket and its stream state; perf/RESULTS.md, idle). Once the socket has
-    // gone to a thread (destroyed here) the list has done its job. A task piscina had to queue
-    // (no thread up yet) keeps it until it is posted.
-    if (socket.destroyed) transferList.length = 0
   }
 
-  private onConnectionDone(): void {
-    this.connections--
-    if (this.isDraining && this.connections === 0 && this.drainResolve !== null) this.drainResolve()
+  /** Open connections of this generation: on its threads (however they came) and on their way to one. */
+  openConnections(): number {
+    return this.pendingTasks + this.openInWorkers()
   }
 
   /**
@@ -332,19 +348,36 @@ export class Generation {
     const crash = this.crashes.get(err)
     if (crash === undefined) return
     this.crashes.delete(err)
+    // The connections the thread held are counted when it is gone (worker_replaced); these are the
+    // ones piscina was still handing to it as tasks.
     const n = crash.lostConnections
+    const queued = n === 0 ? '' : `; ${n} connection${n === 1 ? '' : 's'} on ${n === 1 ? 'its' : 'their'} way to it lost`
     this.logs.error.error({ event: 'worker_error', generation: this.id, err, lostConnections: n },
-      `worker thread failed: ${err.message}; ${n} connection${n === 1 ? '' : 's'} lost with it, the pool replaces it`)
+      `worker thread failed: ${err.message}${queued}; the pool replaces it`)
   }
 
+  /** A thread of this generation is gone (crashed, or the pool is being destroyed). */
   private onWorkerGone(threadId: number): void {
+    const target = this.targetOf(threadId)
+    if (target !== null) {
+      this.targets.splice(this.targets.indexOf(target), 1)
+      target.port.close()
+    }
     const slot = this.cells.slotOf(threadId)
     if (slot < 0) return
-    const removed = this.cells.releaseSlot(slot)
+    // What the thread held when it died, and what was sent to it and not yet read.
+    const connections = this.cells.slotConnections(slot)
+    const requests = this.cells.releaseSlot(slot)
     if (!this.isDestroying) {
-      this.logs.error.warn({ event: 'worker_replaced', generation: this.id, threadId, slot, inFlight: removed },
-        `worker thread ${threadId} exited; ${removed} in-flight request${removed === 1 ? '' : 's'} lost, replacing it`)
+      this.logs.error.warn({ event: 'worker_replaced', generation: this.id, threadId, slot, lostConnections: connections, inFlight: requests },
+        `worker thread ${threadId} exited; ${connections} connection${connections === 1 ? '' : 's'} and ` +
+        `${requests} in-flight request${requests === 1 ? '' : 's'} lost with it, replacing it`)
     }
+  }
+
+  private targetOf(threadId: number): DispatchTarget | null {
+    for (const t of this.targets) if (t.threadId === threadId) return t
+    return null
   }
 
   /** Worker threads currently in this generation, for `show workers`. */
@@ -430,21 +463,14 @@ export class Generation {
     this.isDraining = true
     this.cells.setHeader(Header.Draining, 1)
     Atomics.notify(this.cells.state, Header.Draining)
-    if (this.connections > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, timeoutMs)
-        t.unref()
-        this.drainResolve = () => { clearTimeout(t); resolve() }
-      })
+    // Every open connection is counted in its thread's slot (layout.ts SlotCell), however it came.
+    while (this.openConnections() > 0 && Date.now() - startedMs < timeoutMs) {
+      await new Promise<void>((resolve) => setTimeout(resolve, DRAIN_POLL_MS).unref())
     }
-    // Connections a worker thread accepted itself (listeners with accept = "workers") are not
-    // piscina tasks: wait for the threads' own counts in the cells as well.
-    while (this.openInWorkers() > 0 && Date.now() - startedMs < timeoutMs) {
-      await new Promise<void>((resolve) => setTimeout(resolve, 50).unref())
-    }
-    if (this.connections > 0) {
-      this.logs.error.warn({ event: 'drain_timeout', generation: this.id, connections: this.connections },
-        `generation ${this.id}: ${this.connections} connection${this.connections === 1 ? '' : 's'} still open after drain_timeout (${timeoutMs}ms), closing them`)
+    const open = this.openConnections()
+    if (open > 0) {
+      this.logs.error.warn({ event: 'drain_timeout', generation: this.id, connections: open },
+        `generation ${this.id}: ${open} connection${open === 1 ? '' : 's'} still open after drain_timeout (${timeoutMs}ms), closing them`)
     }
     await this.destroy()
   }
@@ -456,32 +482,40 @@ export class Generation {
   }
 
   /**
-   * piscina's load balancer: the thread with the fewest open connections by the cells, which each
-   * thread updates the moment a connection closes — piscina's own task count lags until the
-   * thread's "task done" message reaches this thread, so under a quick stream of short
-   * connections it would see a free thread as busy. Ties go to the fewer piscina tasks.
+   * Where dispatch() sends a connection: the thread with the fewest open connections by the cells
+   * (updated by the thread the moment one closes, and by dispatch the moment one is sent). A
+   * thread whose timer sweep (every 50 ms) is STALLED_TENTHS late is stuck in something slow: it
+   * gets a connection only when every thread is. Ties go to the thread that swept most recently.
    */
-  private leastConnections<W extends PoolThread>(workers: W[]): W | null {
-    let best: W | null = null
+  private leastBusyTarget(): DispatchTarget | null {
+    const targets = this.targets
+    if (targets.length <= 1) return targets.length === 0 ? null : targets[0]
+    let best: DispatchTarget | null = null
     let bestScore = Infinity
     let bestAge = Infinity
     const now = this.cells.tenthsSinceEpoch(Date.now())
-    for (const w of workers) {
-      if (w.terminating || w.destroyed) continue
-      const slot = this.cells.slotOf(w.id)
-      // A thread still starting has no slot yet: it counts as holding its piscina tasks.
-      let score = slot < 0 ? w.currentUsage : this.cells.slotConnections(slot)
-      const age = slot < 0 ? 0 : now - this.cells.slotHeartbeat(slot)
-      // A thread whose timer sweep (every 50 ms) is STALLED_TENTHS late is stuck in something
-      // slow: it gets a connection only when every thread is.
+    for (const t of targets) {
+      const age = now - this.cells.slotHeartbeat(t.slot)
+      let score = this.cells.slotConnections(t.slot)
       if (age >= STALLED_TENTHS) score += STALLED_PENALTY
-      // Ties: the thread that swept most recently (the livelier), then the fewer piscina tasks.
-      if (score < bestScore || score === bestScore && best !== null &&
-          (age < bestAge || age === bestAge && w.currentUsage < best.currentUsage)) {
-        best = w
+      if (score < bestScore || score === bestScore && age < bestAge) {
+        best = t
         bestScore = score
         bestAge = age
       }
+    }
+    return best
+  }
+
+  /**
+   * piscina's load balancer, for the connections sent as tasks while no thread's dispatch port
+   * has arrived: the live thread with the fewest tasks.
+   */
+  private fewestTasks<W extends PoolThread>(workers: W[]): W | null {
+    let best: W | null = null
+    for (const w of workers) {
+      if (w.terminating || w.destroyed) continue
+      if (best === null || w.currentUsage < best.currentUsage) best = w
     }
     return best
   }

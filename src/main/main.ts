@@ -177,9 +177,10 @@ export class Main {
     }
   }
 
+  /** Client connections open on every generation, whichever thread accepted them. */
   private openConnections(): number {
-    let n = this.current.connections
-    for (const g of this.old) n += g.connections
+    let n = this.current.openConnections()
+    for (const g of this.old) n += g.openConnections()
     return n
   }
 

@@ -205,7 +205,7 @@ export class Cells {
     return removed
   }
 
-  /** Open downstream connections of a worker slot (show workers). */
+  /** Open downstream connections of a worker slot, sent or accepted and not yet closed (layout.ts SlotCell). */
   slotConnections(slot: number): number {
     return Atomics.load(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Connections)
   }

@@ -92,6 +92,9 @@ export const LISTENER_CELLS = 4
 
 /**
  * Per worker slot: [ owner threadId (0 = free) | open downstream connections | heartbeat ].
+ * Connections: the main thread adds 1 when it sends the thread a connection (so one still on its
+ * way counts), the thread adds 1 for one it accepted itself, and the thread subtracts 1 when one
+ * closes. Dispatch balances on it, drain waits for it, a crash report counts it as lost.
  * Heartbeat: the thread's last timer sweep, in tenths of a second since the generation's
  * EpochSeconds; a stale one means the thread's event loop is stuck (dispatch avoids it).
  */

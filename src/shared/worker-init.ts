@@ -1,9 +1,11 @@
-// What the main thread hands each worker thread of a generation (piscina workerData) and what it
-// sends per connection (a piscina task). Plain, structured-clonable data; both threads import it.
+// What the main thread hands each worker thread of a generation (piscina workerData), what it
+// sends per connection (on the thread's dispatch port, or as a piscina task) and the message that
+// gives it that port. Plain, structured-clonable data; both threads import it.
 
 import type { CellBuffers } from './cells.ts'
 import type { Config } from './config/types.ts'
 import type { Socket } from 'node:net'
+import type { MessagePort } from 'node:worker_threads'
 
 export interface WorkerInit {
   config: Config
@@ -20,6 +22,25 @@ export interface ConnectionTask {
   socket: Socket
   /** Index of the listener in this generation's config. */
   listener: number
+}
+
+/** `kind` of the message that gives the main thread a worker thread's dispatch port. */
+export const DISPATCH_PORT = 'portico.dispatch-port'
+
+/**
+ * Sent once by each worker thread (parentPort; piscina re-emits it as the pool's 'message'):
+ * connections for this thread go to `port` from now on. `slot` is the thread's worker slot, where
+ * its open connections are counted.
+ */
+export interface DispatchPortMessage {
+  kind: typeof DISPATCH_PORT
+  threadId: number
+  slot: number
+  port: MessagePort
+}
+
+export function isDispatchPortMessage(m: unknown): m is DispatchPortMessage {
+  return typeof m === 'object' && m !== null && (m as { kind?: unknown }).kind === DISPATCH_PORT
 }
 
 /** Record kinds on the ring: the first byte of every record. */

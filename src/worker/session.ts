@@ -143,16 +143,12 @@ export class Session implements ConnOwner {
   bytesOut = 0
   /** Requests started on this connection (0: a fresh connection, its first request on its way). */
   requests = 0
-  readonly promise: Promise<void>
-  private resolveClosed!: () => void
-
   constructor(ctx: WorkerContext, socket: Socket, listener: number, isTls: boolean) {
     this.ctx = ctx
     this.socket = socket
     this.listener = listener
     this.clientIp = normalizeIp(socket.remoteAddress)
     this.proto = isTls ? 'https' : 'http'
-    this.promise = new Promise((resolve) => { this.resolveClosed = resolve })
     socket.setNoDelay(true)
     // A client may send its requests and half-close (FIN): it still gets its responses.
     socket.allowHalfOpen = true
@@ -164,7 +160,6 @@ export class Session implements ConnOwner {
     socket.on('close', onSocketClose)
     ctx.sessions.add(this)
     ctx.cells.addListener(listener, ListenerCell.Active, 1)
-    ctx.cells.addSlotConnections(ctx.slot, 1)
     ctx.cells.countListener(ctx.slot, listener, ListenerCounter.Connections, 1)
     this.setDeadline(Deadline.ClientIdle, ctx.config.timeouts.clientHeaderMs)
     socket.resume()
@@ -374,7 +369,7 @@ export class Session implements ConnOwner {
 
   onClose(): void {
     // Not `state === Closed`: closeSoon/destroy set that before the socket closes, and the close
-    // that follows must still release the connection (counts, sessions, the piscina task).
+    // that follows must still release the connection (counts, sessions).
     if (this.isFinished) return
     // Client gone: whatever is in flight is abandoned.
     this.abandonExchange()
@@ -1029,9 +1024,7 @@ export class Session implements ConnOwner {
     const ctx = this.ctx
     ctx.sessions.delete(this)
     ctx.cells.addListener(this.listener, ListenerCell.Active, -1)
-    ctx.cells.addSlotConnections(ctx.slot, -1)
     this.inBuf = null
-    this.resolveClosed()
   }
 }
 

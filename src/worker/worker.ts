@@ -1,12 +1,15 @@
 // The piscina task module of a worker thread. Loading it builds this thread's WorkerContext for its
-// generation (workerData) and its ClientFront (TLS servers, h2c); each task is one accepted
-// connection, adopted here and served until it closes, when the task settles. Worker threads
-// only; nothing here imports main/.
+// generation (workerData) and its ClientFront (TLS servers, h2c), and gives the main thread a
+// MessagePort of this thread's own: accepted connections arrive on it, one message each, and are
+// adopted here. A piscina task carries a connection only while no thread's port has reached the
+// main thread yet; it settles as soon as the connection is adopted. Worker threads only; nothing
+// here imports main/.
 
-import { workerData } from 'node:worker_threads'
+import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads'
 import net from 'node:net'
 import type { Socket } from 'node:net'
-import type { ConnectionTask, WorkerInit } from '../shared/worker-init.ts'
+import { DISPATCH_PORT } from '../shared/worker-init.ts'
+import type { ConnectionTask, DispatchPortMessage, WorkerInit } from '../shared/worker-init.ts'
 import { WorkerContext } from './context.ts'
 import { Session } from './session.ts'
 import { H2Connection } from './http2/connection.ts'
@@ -19,7 +22,7 @@ const ctx = new WorkerContext(init)
 // Certificates are read here, once per worker per generation: a reload re-reads them.
 const front = new ClientFront(ctx, init.ticketKeys)
 // Listeners with accept = "workers": this thread also accepts on its own SO_REUSEPORT socket.
-const ownListeners = new WorkerListeners(ctx, (socket, listener) => { void front.adopt(socket, listener) })
+const ownListeners = new WorkerListeners(ctx, (socket, listener) => front.adopt(socket, listener, false))
 // A generation's threads live as long as it serves; each gives memory back once quiet (shared/idle-gc.ts).
 startIdleGc(() => ctx.config.global.idleGc, (pauseMs, freedBytes) => {
   const ms = Math.round(pauseMs)
@@ -38,13 +41,31 @@ ctx.onDrain = () => {
 // An error thrown outside any request's handlers is a bug: let the thread die loudly (piscina
 // replaces it and the main thread logs it) rather than serve on in an unknown state.
 
-export default function serveConnection(task: ConnectionTask): Promise<void> {
-  const socket = rewrap(task.socket)
-  // piscina's task loop holds `task` until the connection closes; it must not hold the husk.
+// Why not one piscina task per connection: a task lives until it settles, so the task record (and
+// its promise) would sit on both threads for the connection's whole life, about 1.6 KiB per idle
+// connection, and every close would cost a "task done" message that wakes the main thread. The
+// port carries one message per connection and nothing comes back: the main thread counted the
+// connection in this thread's slot (cells) when it sent it, and the count goes down on close.
+const dispatch = new MessageChannel()
+dispatch.port1.on('message', onDispatched)
+const portMessage: DispatchPortMessage = { kind: DISPATCH_PORT, threadId, slot: ctx.slot, port: dispatch.port2 }
+;(parentPort as NonNullable<typeof parentPort>).postMessage(portMessage, [dispatch.port2])
+
+function onDispatched(task: ConnectionTask): void {
+  serve(task.socket, task.listener, true)
+}
+
+/** A connection sent as a piscina task (no thread's port had reached the main thread yet). */
+export default function serveConnection(task: ConnectionTask): void {
+  serve(task.socket, task.listener, false)
+  // The task settles now; piscina must not keep the husk until then.
   task.socket = null as never
-  const closed = front.adopt(socket, task.listener)
-  if (IS_TEST_FAULTS && init.config.listeners[task.listener].tls === null) socket.once('data', crashOnTestPath)
-  return closed
+}
+
+function serve(transferred: Socket, listener: number, isCounted: boolean): void {
+  const socket = rewrap(transferred)
+  front.adopt(socket, listener, isCounted)
+  if (IS_TEST_FAULTS && init.config.listeners[listener].tls === null) socket.once('data', crashOnTestPath)
 }
 
 /**

@@ -178,7 +178,9 @@ t.test('a worker thread that crashes is replaced; the process serves on and logs
   const logged = await p.waitFor(/"event":"worker_error"/)
   const rec = JSON.parse(logged) as { err?: { stack?: string }; lostConnections?: number }
   t.match(rec.err?.stack ?? '', /test fault[\s\S]*worker\.ts/, 'the error is logged with its stack')
-  await p.waitFor(/"event":"worker_replaced"/)
+  const replaced = JSON.parse(await p.waitFor(/"event":"worker_replaced"/)) as { lostConnections?: number; msg?: string }
+  // The crashing request's own connection was open on the thread (counted in its slot since the main thread sent it).
+  t.ok((replaced.lostConnections ?? 0) >= 1, `the connections lost with the thread are counted: ${replaced.msg}`)
   let after: string[] = []
   for (let i = 0; i < 100; i++) {
     after = await threads()

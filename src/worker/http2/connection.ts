@@ -38,7 +38,6 @@ export class H2Connection implements Expiring {
     session.on('error', this.onError)
     ctx.sessions.add(this)
     ctx.cells.addListener(listener, ListenerCell.Active, 1)
-    ctx.cells.addSlotConnections(ctx.slot, 1)
     ctx.cells.countListener(ctx.slot, listener, ListenerCounter.Connections, 1)
     this.deadlineMs = Date.now() + ctx.config.timeouts.clientIdleMs
     if (ctx.isDraining) this.drain()
@@ -89,7 +88,6 @@ export class H2Connection implements Expiring {
     const ctx = this.ctx
     ctx.sessions.delete(this)
     ctx.cells.addListener(this.listener, ListenerCell.Active, -1)
-    ctx.cells.addSlotConnections(ctx.slot, -1)
   }
 }
 

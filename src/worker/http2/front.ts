@@ -98,23 +98,35 @@ export class ClientFront {
     return server
   }
 
-  /** Serve one accepted socket; settles when it closes. */
-  adopt(socket: Socket, listener: number): Promise<void> {
+  /**
+   * Serve one accepted socket. It counts among this thread's open connections (its slot's
+   * Connections cell: dispatch, drain and crash reports read it) from now until it closes, TLS
+   * handshake and protocol sniffing included. `isCounted`: the main thread counted it already,
+   * when it sent it here.
+   */
+  adopt(socket: Socket, listener: number, isCounted: boolean): void {
     const ctx = this.ctx
+    if (!isCounted) ctx.cells.addSlotConnections(ctx.slot, 1)
+    socket.on('close', this.onAdoptedClose)
     const l = ctx.config.listeners[listener]
     if (l.tls !== null) {
       const server = this.tlsServers[listener]
-      const closed = new Promise<void>((resolve) => { socket.once('close', () => resolve()) })
       if (server === null) {
         ctx.cells.countListener(ctx.slot, listener, ListenerCounter.TlsErrors, 1)
         socket.destroy()
       } else {
         server.emit('connection', socket)
       }
-      return closed
+    } else if (this.h2cServers[listener] !== null) {
+      new Sniffer(this, socket, listener)
+    } else {
+      new Session(ctx, socket, listener, false)
     }
-    if (this.h2cServers[listener] !== null) return new Sniffer(this, socket, listener).promise
-    return new Session(ctx, socket, listener, false).promise
+  }
+
+  /** One listener for every adopted socket (`this` is the socket; nothing per connection). */
+  private readonly onAdoptedClose = (): void => {
+    this.ctx.cells.addSlotConnections(this.ctx.slot, -1)
   }
 
   /** Sniffer: the first bytes decided the protocol of a cleartext h2c listener's connection. */
@@ -140,16 +152,13 @@ class Sniffer implements Expiring {
   readonly front: ClientFront
   readonly socket: Socket
   readonly listener: number
-  readonly promise: Promise<void>
   buf: Buffer | null = null
   deadlineMs: number
-  private resolveClosed: () => void = () => {}
 
   constructor(front: ClientFront, socket: Socket, listener: number) {
     this.front = front
     this.socket = socket
     this.listener = listener
-    this.promise = new Promise((resolve) => { this.resolveClosed = resolve })
     this.onData = this.onData.bind(this)
     this.onClose = this.onClose.bind(this)
     socket.on('data', this.onData)
@@ -178,7 +187,6 @@ class Sniffer implements Expiring {
 
   onClose(): void {
     this.front.ctx.sessions.delete(this)
-    this.resolveClosed()
   }
 
   onDeadline(_nowMs: number): void {
