@@ -301,15 +301,25 @@ export class Generation {
    * piscina task instead, which piscina queues until a thread is up.
    */
   dispatch(socket: Socket, listener: number): void {
-    const task: ConnectionTask = { socket, listener }
+    // The handle goes, not the Socket (worker.ts serve says why). `_handle` is net.Socket's internal
+    // field, the one Node's own cluster code hands around; the Node version is pinned in
+    // package.json and every e2e test with accept = "main" goes through here. The husk is
+    // destroyed without a handle, which closes nothing but lets the listening server count the
+    // connection as gone.
+    const husk = socket as unknown as { _handle: object | null }
+    const handle = husk._handle
+    if (handle === null) return
+    husk._handle = null
+    socket.destroy()
+    const task: ConnectionTask = { handle, listener }
     const target = this.leastBusyTarget()
     if (target !== null) {
       this.cells.addSlotConnections(target.slot, 1)
-      target.port.postMessage(task, [socket as never])
+      target.port.postMessage(task, [handle as never])
       return
     }
     this.pendingTasks++
-    this.pool.run(task, { transferList: [socket] as never }).then(
+    this.pool.run(task, { transferList: [handle] as never }).then(
       () => { this.pendingTasks-- },
       (err: Error) => {
         this.pendingTasks--

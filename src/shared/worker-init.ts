@@ -4,7 +4,6 @@
 
 import type { CellBuffers } from './cells.ts'
 import type { Config } from './config/types.ts'
-import type { Socket } from 'node:net'
 import type { MessagePort } from 'node:worker_threads'
 
 export interface WorkerInit {
@@ -18,8 +17,12 @@ export interface WorkerInit {
 }
 
 export interface ConnectionTask {
-  /** A freshly accepted socket, never read on the main thread (accepted with pauseOnConnect). */
-  socket: Socket
+  /**
+   * The handle (libuv TCP wrap, net.Socket's `_handle`) of a freshly accepted socket, never read
+   * on the main thread (accepted with pauseOnConnect). Transferred: the receiving thread gets its
+   * own copy of the descriptor, this thread's is closed.
+   */
+  handle: object
   /** Index of the listener in this generation's config. */
   listener: number
 }

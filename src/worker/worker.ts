@@ -7,7 +7,6 @@
 
 import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads'
 import net from 'node:net'
-import type { Socket } from 'node:net'
 import { DISPATCH_PORT } from '../shared/worker-init.ts'
 import type { ConnectionTask, DispatchPortMessage, WorkerInit } from '../shared/worker-init.ts'
 import { WorkerContext } from './context.ts'
@@ -52,37 +51,27 @@ const portMessage: DispatchPortMessage = { kind: DISPATCH_PORT, threadId, slot: 
 ;(parentPort as NonNullable<typeof parentPort>).postMessage(portMessage, [dispatch.port2])
 
 function onDispatched(task: ConnectionTask): void {
-  serve(task.socket, task.listener, true)
+  serve(task.handle, task.listener, true)
 }
 
 /** A connection sent as a piscina task (no thread's port had reached the main thread yet). */
 export default function serveConnection(task: ConnectionTask): void {
-  serve(task.socket, task.listener, false)
-  // The task settles now; piscina must not keep the husk until then.
-  task.socket = null as never
-}
-
-function serve(transferred: Socket, listener: number, isCounted: boolean): void {
-  const socket = rewrap(transferred)
-  front.adopt(socket, listener, isCounted)
-  if (IS_TEST_FAULTS && init.config.listeners[listener].tls === null) socket.once('data', crashOnTestPath)
+  serve(task.handle, task.listener, false)
+  // The task settles now; piscina must not keep the handle's wrapper until then.
+  task.handle = null as never
 }
 
 /**
- * A socket that came through postMessage is rebuilt by Node in dictionary mode (its properties
- * in a hash table): 1.6 KiB more per connection than an accepted one, and slower property access
- * on every read and write. A fresh Socket around the same handle is an ordinary one. The handle
- * is open and not yet read (the main thread accepted it paused and nothing has run since it
- * arrived); the new Socket takes it over (owner, onread) and starts reading as an accepted one.
- * `_handle` is net.Socket's internal field (the one Node's own cluster code hands around); the
- * Node version is pinned in package.json, and every e2e test with accept = "main" goes through here.
+ * The main thread sends the accepted socket's handle (its TCPWrap, see main/generation.ts
+ * dispatch), not the Socket: a Socket that comes through postMessage is rebuilt by Node in
+ * dictionary mode (1.6 KiB more per connection, slower property access on every read and
+ * write), and building it is wasted when a fresh one has to be made anyway. The handle is open
+ * and not yet read (accepted paused); the new Socket takes it over and reads as an accepted one.
  */
-function rewrap(transferred: Socket): Socket {
-  const husk = transferred as unknown as { _handle: object | null }
-  const handle = husk._handle
-  if (handle === null) return transferred
-  husk._handle = null
-  return new net.Socket({ handle } as unknown as net.SocketConstructorOpts)
+function serve(handle: object, listener: number, isCounted: boolean): void {
+  const socket = new net.Socket({ handle } as unknown as net.SocketConstructorOpts)
+  front.adopt(socket, listener, isCounted)
+  if (IS_TEST_FAULTS && init.config.listeners[listener].tls === null) socket.once('data', crashOnTestPath)
 }
 
 // ── TEST-ONLY fault hooks (test/e2e/lifecycle.test.ts, test/e2e/dispatch.test.ts) ───────────────
