@@ -149,7 +149,9 @@ export class Session implements ConnOwner {
     this.listener = listener
     this.clientIp = normalizeIp(socket.remoteAddress)
     this.proto = isTls ? 'https' : 'http'
-    socket.setNoDelay(true)
+    // TCP_NODELAY is on already: both listener kinds set it at accept (main/listeners.ts,
+    // worker/accept.ts), and it lives on the socket, not on this thread's descriptor of it.
+    // Setting it again here was a setsockopt per connection (2% of a new connection's time).
     // A client may send its requests and half-close (FIN): it still gets its responses.
     socket.allowHalfOpen = true
     ;(socket as TaggedSocket)[kSession] = this
