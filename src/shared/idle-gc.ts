@@ -8,10 +8,11 @@
 // busy its event loop was and how much its heap has grown since the last such GC, and runs one
 // when it has been quiet for a while and has grown.
 //
-// The GC blocks the thread while it runs (55–180 ms measured with 9,000 idle connections), which
-// is why it waits for a quiet loop: a thread that serves steady traffic never runs it, and a thread
-// that does is idle enough that a request meeting the pause is rare. It needs `gc` (node
-// --expose-gc, which bin/portico and the standalone binary pass); without it nothing runs.
+// The GC blocks the thread while it runs (47–53 ms on a worker thread holding 9,000 idle
+// connections; perf/RESULTS.md), which is why it waits for a quiet loop: a thread that serves
+// steady traffic never runs it, and a thread that does is idle enough that a request meeting the
+// pause is rare. It needs `gc` (node --expose-gc, which bin/portico and the standalone binary
+// pass); without it nothing runs.
 
 import { performance } from 'node:perf_hooks'
 import type { EventLoopUtilization } from 'node:perf_hooks'
