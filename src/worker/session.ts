@@ -113,6 +113,8 @@ export class Session implements ConnOwner {
   hasSentBody = false
   isHead = false
   isKeepAlive = true
+  /** The client said this request is its last (Connection: close, or HTTP/1.0 without keep-alive). */
+  isLastByClient = false
   isHttp10 = false
   /** balance = "hash": the request's key (header, cookie, client IP or path), null otherwise. */
   hashKey: string | null = null
@@ -238,6 +240,7 @@ export class Session implements ConnOwner {
     this.isHead = req.method === 'HEAD'
     this.isHttp10 = req.versionMinor === 0
     this.isKeepAlive = this.isHttp10 ? req.hasKeepAlive && !req.hasClose : !req.hasClose
+    this.isLastByClient = !this.isKeepAlive
     ctx.cells.countListener(ctx.slot, this.listener, ListenerCounter.Requests, 1)
 
     const path = targetPath(req.target)
@@ -690,7 +693,8 @@ export class Session implements ConnOwner {
     }
     this.endRequest()
     if (!this.isKeepAlive || ctx.isDraining || this.isClientEnded && this.inBuf === null) {
-      this.closeSoon()
+      if ((this.isLastByClient || this.isClientEnded) && this.isReqBodyDone && this.inBuf === null && this.proto === 'http') this.closeNow()
+      else this.closeSoon()
       return
     }
     this.state = State.Head
@@ -1013,6 +1017,28 @@ export class Session implements ConnOwner {
     this.socket.end()
     // A client that never reads must not hold the socket forever: cut it if 'close' doesn't come.
     this.setDeadline(Deadline.Linger, LINGER_MS)
+  }
+
+  /**
+   * The response is complete and the client may send nothing more: it said this request was its
+   * last (RFC 9112 §9.6: no further requests after "close") or it has half-closed, and all it sent
+   * has been read. Nothing is left to linger for, so the socket closes as soon as the response is
+   * in the kernel: close() sends it and then a FIN, as shutdown() would, without the shutdown and
+   * the wait for the client's FIN (a read and a wake-up per connection). Bytes a client sends
+   * anyway get it a reset, which is what it asked for. Cleartext only: TLS ends with close_notify
+   * (closeSoon). A response the kernel could not take at once also goes the closeSoon way.
+   */
+  private closeNow(): void {
+    const socket = this.socket
+    // The response may still be corked in this iteration's write batch: send it now.
+    while (socket.writableCorked > 0) socket.uncork()
+    if (socket.writableLength > 0) {
+      this.closeSoon()
+      return
+    }
+    this.state = State.Closed
+    this.clearDeadline()
+    socket.destroy()
   }
 
   destroy(): void {

@@ -301,3 +301,29 @@ t.test('an idle pooled connection closed by the upstream is retried transparentl
     await sleep(250)
   }
 })
+
+t.test('a client that asks to close gets the whole response, then the connection ends without waiting for its FIN', async (t) => {
+  const big = Buffer.alloc(4 * 1024 * 1024, 'b')
+  const a = await startOrigin('s1', (req, res) => {
+    req.resume()
+    req.on('end', () => res.end(req.url === '/big' ? big : 'small body'))
+  })
+  const p = await startPortico(basicConfig([a]))
+  t.teardown(async () => { await p.stop(); await a.close() })
+  // The client never half-closes: the connection ends because portico closes it (rawExchange
+  // resolves with closed = true only on 'close', and gives up after 5 s of silence).
+  const cases: Array<[string, string, number]> = [
+    ['HTTP/1.1 with Connection: close', 'GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 10],
+    ['HTTP/1.0 without keep-alive', 'GET /small HTTP/1.0\r\nHost: x\r\n\r\n', 10],
+    // 4 MiB do not fit the socket buffer at once: the close waits for the rest to be written.
+    ['a body larger than the socket buffer', 'GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', big.length],
+  ]
+  for (const [what, request, bodyBytes] of cases) {
+    const r = await rawExchange(p.port, request, { idleMs: 5000, timeoutMs: 10_000 })
+    const split = r.text.indexOf('\r\n\r\n')
+    t.match(r.text.slice(0, split), /^HTTP\/1\.[01] 200 /, `${what}: 200`)
+    t.match(r.text.slice(0, split), /\r\nconnection: close/i, `${what}: the response says close`)
+    t.equal(r.text.length - split - 4, bodyBytes, `${what}: every body byte arrived`)
+    t.ok(r.closed, `${what}: portico closed the connection`)
+  }
+})
