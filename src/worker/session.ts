@@ -9,6 +9,7 @@
 // Invariants: a server slot taken with cells.acquire is released exactly once (releaseServer);
 // an upstream connection is either owned by this session, back in its pool, or destroyed.
 
+import net from 'node:net'
 import type { Socket } from 'node:net'
 import { ListenerCell, ListenerCounter, ServerCounter } from '../shared/layout.ts'
 import { ERRORS, toResponse } from '../shared/errors.ts'
@@ -55,6 +56,36 @@ const Deadline = { None: 0, ClientIdle: 1, ClientHeader: 2, Queue: 3, Connect: 4
  * (perf/RESULTS.md). Small chunks still go with the batch, where they share a write with the head.
  */
 const DIRECT_WRITE_BYTES = 16 * 1024
+
+/**
+ * Client sockets of cleartext HTTP/1.1 listeners read into portico's buffers (net.Socket `onread`,
+ * see ownReadSocket) instead of a fresh 64 KiB buffer that Node allocates for every read, cold
+ * in the cache and first touched by the kernel's copy. Two kinds: the thread's shared scratch,
+ * whose bytes a session copies before its read handler returns (it keeps nothing of it), and a
+ * session's own pair while it streams a request body to its upstream, written out as they are:
+ * the other buffer of the pair is read into again only if the upstream socket had nothing queued
+ * when the last read came (the rule of upstream/pool.ts), else a fresh one takes its place.
+ */
+const CLIENT_READ_BYTES = 64 * 1024
+const clientScratch = Buffer.allocUnsafeSlow(CLIENT_READ_BYTES)
+
+/**
+ * A Socket around an accepted handle that reads as described at CLIENT_READ_BYTES. Node asks for
+ * the next read's buffer without telling which socket it is for, hence one small closure per
+ * connection. The session must be attached (kSession) before the socket reads: Session's
+ * constructor does that, then resumes it.
+ */
+export function ownReadSocket(handle: object): Socket {
+  let socket: TaggedSocket | null = null
+  const buffer = (): Buffer => socket === null || socket[kSession] === undefined ? clientScratch : socket[kSession].nextReadBuffer()
+  socket = new net.Socket({ handle, onread: { buffer, callback: onOwnRead } } as unknown as net.SocketConstructorOpts) as TaggedSocket
+  return socket
+}
+
+function onOwnRead(this: TaggedSocket, nread: number, buf: Buffer): boolean {
+  this[kSession].onOwnRead(buf, nread)
+  return true
+}
 
 /** After we end a connection, how long the client gets to read the rest before it is cut. */
 const LINGER_MS = 5000
@@ -125,6 +156,11 @@ export class Session implements ConnOwner {
   isKeepAlive = true
   /** The client said this request is its last (Connection: close, or HTTP/1.0 without keep-alive). */
   isLastByClient = false
+  /** Own read buffers while streaming a request body (see CLIENT_READ_BYTES): last read into, and the other. */
+  private bodyReadBuf: Buffer | null = null
+  private otherBodyReadBuf: Buffer | null = null
+  /** The upstream socket had nothing queued when the last read came: `otherBodyReadBuf` has been written out. */
+  private isOtherBodyReadFree = true
   isHttp10 = false
   /** balance = "hash": the request's key (header, cookie, client IP or path), null otherwise. */
   hashKey: string | null = null
@@ -181,6 +217,39 @@ export class Session implements ConnOwner {
 
   // ── downstream events ───────────────────────────────────────────────────────────────────────
 
+  /** A request body is streaming to a connected upstream: reads can go into own buffers and be written out as they are. */
+  private isStreamingBody(): boolean {
+    return this.state === State.Exchange && this.conn !== null && !this.isReqBodyDone && !this.isBuffering
+  }
+
+  /** Where the next read of an ownReadSocket goes (see CLIENT_READ_BYTES). */
+  nextReadBuffer(): Buffer {
+    if (!this.isStreamingBody()) {
+      this.bodyReadBuf = null
+      this.otherBodyReadBuf = null
+      return clientScratch
+    }
+    const next = this.otherBodyReadBuf !== null && this.isOtherBodyReadFree ? this.otherBodyReadBuf : Buffer.allocUnsafeSlow(CLIENT_READ_BYTES)
+    this.otherBodyReadBuf = this.bodyReadBuf
+    this.bodyReadBuf = next
+    return next
+  }
+
+  /** A read of an ownReadSocket: `buf` is read into again later, so whatever is kept of it is copied. */
+  onOwnRead(buf: Buffer, nread: number): void {
+    if (buf !== this.bodyReadBuf || !this.isStreamingBody()) {
+      this.onData(Buffer.from(buf.subarray(0, nread)))
+      return
+    }
+    try {
+      this.isOtherBodyReadFree = (this.conn as UpstreamConn).socket.writableLength === 0
+      this.ctx.cells.countListener(this.ctx.slot, this.listener, ListenerCounter.BytesIn, nread)
+      this.takeRequestBytes(buf.subarray(0, nread), true, true)
+    } catch (err) {
+      this.internalError(err)
+    }
+  }
+
   onData(chunk: Buffer): void {
     try {
       this.ctx.cells.countListener(this.ctx.slot, this.listener, ListenerCounter.BytesIn, chunk.length)
@@ -190,11 +259,11 @@ export class Session implements ConnOwner {
           this.processInput()
           break
         case State.Waiting:
-          this.takeRequestBytes(chunk, false)
+          this.takeRequestBytes(chunk, false, false)
           if (this.isBuffering) this.checkBuffered()
           break
         case State.Exchange:
-          this.takeRequestBytes(chunk, true)
+          this.takeRequestBytes(chunk, true, false)
           break
         case State.Tunnel:
           if (this.conn !== null && isFull(this.conn.socket, this.ctx.writes.write(this.conn.socket, chunk))) this.socket.pause()
@@ -290,7 +359,7 @@ export class Session implements ConnOwner {
     // Buffer the body first (so a retry can send it again) when the route asks for it.
     this.isBuffering = rc.requestBuffering && !this.isReqBodyDone && req.upgrade === null
     // Bytes after the head: this request's body, then possibly pipelined requests.
-    if (rest !== null) this.takeRequestBytes(rest, false)
+    if (rest !== null) this.takeRequestBytes(rest, false, false)
     if (this.state !== State.Waiting) return
     if (this.isBuffering) {
       // The body must arrive like the head did: within client_header.
@@ -323,8 +392,10 @@ export class Session implements ConnOwner {
   /**
    * Downstream bytes while a request is in flight: body bytes go upstream (or wait in pendingBody
    * until the connection is ready), anything after the body is the next pipelined request.
+   * `isOwnBuffer`: `chunk` is in one of this session's body read buffers (onOwnRead): the body
+   * bytes are written at once, not held in the write batch, and what follows them is copied.
    */
-  private takeRequestBytes(chunk: Buffer, isConnected: boolean): void {
+  private takeRequestBytes(chunk: Buffer, isConnected: boolean, isOwnBuffer: boolean): void {
     let body: Buffer | null = null
     let next: Buffer | null = null
     if (this.isReqBodyDone) {
@@ -351,16 +422,18 @@ export class Session implements ConnOwner {
       this.bytesIn += body.length
       if (isConnected && this.conn !== null) {
         this.hasSentBody = true
-        if (isFull(this.conn.socket, this.ctx.writes.write(this.conn.socket, body))) this.socket.pause()
+        const up = this.conn.socket
+        if (isFull(up, isOwnBuffer ? up.write(body) : this.ctx.writes.write(up, body))) this.socket.pause()
         // upstream_response measures the upstream's silence: not while the client still uploads.
         if (!this.isResHeadDone) this.armResponseDeadline()
       } else {
-        this.pendingBody = this.pendingBody === null ? body : Buffer.concat([this.pendingBody, body])
+        this.pendingBody = this.pendingBody === null ? (isOwnBuffer ? Buffer.from(body) : body) : Buffer.concat([this.pendingBody, body])
         // Don't read more than a little while nothing can take it (checkBuffered reads on while buffering).
         if (this.pendingBody.length > MAX_PIPELINED_BYTES) this.socket.pause()
       }
     }
     if (next !== null && next.length > 0) {
+      if (isOwnBuffer && this.inBuf === null) next = Buffer.from(next)
       this.inBuf = this.inBuf === null ? next : Buffer.concat([this.inBuf, next])
       // One request at a time: stop reading until this one is answered.
       this.socket.pause()

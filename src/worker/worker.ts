@@ -10,7 +10,7 @@ import net from 'node:net'
 import { DISPATCH_PORT } from '../shared/worker-init.ts'
 import type { ConnectionTask, DispatchPortMessage, WorkerInit } from '../shared/worker-init.ts'
 import { WorkerContext } from './context.ts'
-import { Session } from './session.ts'
+import { Session, ownReadSocket } from './session.ts'
 import { H2Connection } from './http2/connection.ts'
 import { ClientFront } from './http2/front.ts'
 import { WorkerListeners } from './accept.ts'
@@ -69,9 +69,14 @@ export default function serveConnection(task: ConnectionTask): void {
  * and not yet read (accepted paused); the new Socket takes it over and reads as an accepted one.
  */
 function serve(handle: object, listener: number, isCounted: boolean): void {
-  const socket = new net.Socket({ handle } as unknown as net.SocketConstructorOpts)
+  const l = init.config.listeners[listener]
+  // Cleartext HTTP/1.1 reads into portico's own buffers (session.ts CLIENT_READ_BYTES). Not TLS
+  // (node:tls reads the handle itself), not h2c (the sniffer hands the socket to node:http2),
+  // and not with the test fault hooks, which listen for 'data' (not emitted with onread).
+  const isOwnRead = l.tls === null && !l.protocols.includes('h2c') && !IS_TEST_FAULTS
+  const socket = isOwnRead ? ownReadSocket(handle) : new net.Socket({ handle } as unknown as net.SocketConstructorOpts)
   front.adopt(socket, listener, isCounted)
-  if (IS_TEST_FAULTS && init.config.listeners[listener].tls === null) socket.once('data', crashOnTestPath)
+  if (IS_TEST_FAULTS && l.tls === null) socket.once('data', crashOnTestPath)
 }
 
 // ── TEST-ONLY fault hooks (test/e2e/lifecycle.test.ts, test/e2e/dispatch.test.ts) ───────────────
