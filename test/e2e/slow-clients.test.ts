@@ -161,7 +161,13 @@ t.test('slow readers: bounded memory, cut after client_send with their upstream 
   const mb = (n: number) => Math.round(n / 1048576)
   t.comment(`rss ${mb(rssBase)} MB → max ${mb(rssMax)} MB with ${READERS} slow readers (${mb(READERS * SIZE)} MB unread); origin wrote ${slow.map((r) => mb(r.writtenBytes)).join(', ')} MB`)
   t.equal(slow.length, READERS, 'every request reached the origin')
-  t.ok(slow.every((r) => r.writtenBytes < SIZE), 'backpressure reached the origin: no response was written whole')
+  // What the origin could write is what portico read plus what the kernel holds on the way: the
+  // client's receive buffer and portico's send buffer, and the same pair towards the origin. On
+  // loopback with autotuning those can take most of a 20 MB response for one connection
+  // (tcp_rmem's maximum is 32 MiB on the CI machine), so the check is on the sum: without
+  // backpressure every response would be written whole (200 MB).
+  const written = slow.reduce((sum, r) => sum + r.writtenBytes, 0)
+  t.ok(written < READERS * SIZE * 0.75, `backpressure reached the origin: ${mb(written)} of ${mb(READERS * SIZE)} MB written`)
   t.ok(growth < 48 * 1024 * 1024, `RSS grew by ${mb(growth)} MB with ${mb(READERS * SIZE)} MB unread`)
   t.ok(slow.every((r) => r.closedMs !== 0), 'every upstream connection was released')
   const latestMs = Math.max(...slow.map((r) => r.closedMs)) - requestedMs
