@@ -13,6 +13,7 @@ import {
   ServerCounter, SERVER_COUNTERS,
 } from '../shared/layout.ts'
 import { Ring } from '../shared/ring.ts'
+import { detachHandle } from '../shared/socket-handle.ts'
 import type { Config } from '../shared/config/types.ts'
 import { RecordKind, isDispatchPortMessage } from '../shared/worker-init.ts'
 import type { ConnectionTask, WorkerInit } from '../shared/worker-init.ts'
@@ -301,16 +302,9 @@ export class Generation {
    * piscina task instead, which piscina queues until a thread is up.
    */
   dispatch(socket: Socket, listener: number): void {
-    // The handle goes, not the Socket (worker.ts serve says why). `_handle` is net.Socket's internal
-    // field, the one Node's own cluster code hands around; the Node version is pinned in
-    // package.json and every e2e test with accept = "main" goes through here. The husk is
-    // destroyed without a handle, which closes nothing but lets the listening server count the
-    // connection as gone.
-    const husk = socket as unknown as { _handle: object | null }
-    const handle = husk._handle
+    // The handle goes, not the Socket (worker.ts serve says why).
+    const handle = detachHandle(socket)
     if (handle === null) return
-    husk._handle = null
-    socket.destroy()
     const task: ConnectionTask = { handle, listener }
     const target = this.leastBusyTarget()
     if (target !== null) {

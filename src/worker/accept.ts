@@ -43,7 +43,8 @@ export class WorkerListeners {
 
   private open(index: number): void {
     const l = this.ctx.config.listeners[index]
-    const server = net.createServer({ noDelay: true }, (socket: Socket) => this.onConnection(socket, index))
+    // Paused: worker.ts serves the connection on a Socket of its own built from the handle.
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket: Socket) => this.onConnection(socket, index))
     server.on('error', (err: NodeJS.ErrnoException) => {
       // This thread can't share the port (EACCES after dropping root, for one): the main thread's
       // socket and the other threads still serve it.

@@ -8,6 +8,7 @@
 import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads'
 import net from 'node:net'
 import { DISPATCH_PORT } from '../shared/worker-init.ts'
+import { detachHandle } from '../shared/socket-handle.ts'
 import type { ConnectionTask, DispatchPortMessage, WorkerInit } from '../shared/worker-init.ts'
 import { WorkerContext } from './context.ts'
 import { Session, ownReadSocket } from './session.ts'
@@ -21,7 +22,10 @@ const ctx = new WorkerContext(init)
 // Certificates are read here, once per worker per generation: a reload re-reads them.
 const front = new ClientFront(ctx, init.ticketKeys)
 // Listeners with accept = "workers": this thread also accepts on its own SO_REUSEPORT socket.
-const ownListeners = new WorkerListeners(ctx, (socket, listener) => front.adopt(socket, listener, false))
+const ownListeners = new WorkerListeners(ctx, (socket, listener) => {
+  const handle = detachHandle(socket)
+  if (handle !== null) serve(handle, listener, false)
+})
 // A generation's threads live as long as it serves; each gives memory back once quiet (shared/idle-gc.ts).
 startIdleGc(() => ctx.config.global.idleGc, (pauseMs, freedBytes) => {
   const ms = Math.round(pauseMs)
@@ -62,8 +66,10 @@ export default function serveConnection(task: ConnectionTask): void {
 }
 
 /**
- * The main thread sends the accepted socket's handle (its TCPWrap, see main/generation.ts
- * dispatch), not the Socket: a Socket that comes through postMessage is rebuilt by Node in
+ * Serve a connection on a Socket built here from its handle: one the main thread sent (its
+ * TCPWrap, see main/generation.ts dispatch) or one this thread accepted itself (accept.ts), so
+ * that cleartext HTTP/1.1 reads into portico's buffers either way. The main thread sends the
+ * handle, not the Socket: a Socket that comes through postMessage is rebuilt by Node in
  * dictionary mode (1.6 KiB more per connection, slower property access on every read and
  * write), and building it is wasted when a fresh one has to be made anyway. The handle is open
  * and not yet read (accepted paused); the new Socket takes it over and reads as an accepted one.
