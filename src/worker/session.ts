@@ -29,6 +29,7 @@ import { cookieValue, hostWithoutPort, normalizeIp, targetPath } from './router.
 import type { CompiledRoute } from './router.ts'
 import type { ConnOwner, UpstreamConn } from './upstream/pool.ts'
 import { isIdempotent, mayRetry, noteConnectFailure, noteServerFailure, noteServerSuccess, serverName } from './upstream/outcome.ts'
+import { ReadBufferPair } from './read-buffers.ts'
 import { writeAccessLog } from './access-log.ts'
 
 const State = {
@@ -62,9 +63,8 @@ const DIRECT_WRITE_BYTES = 16 * 1024
  * see ownReadSocket) instead of a fresh 64 KiB buffer that Node allocates for every read, cold
  * in the cache and first touched by the kernel's copy. Two kinds: the thread's shared scratch,
  * whose bytes a session copies before its read handler returns (it keeps nothing of it), and a
- * session's own pair while it streams a request body to its upstream, written out as they are:
- * the other buffer of the pair is read into again only if the upstream socket had nothing queued
- * when the last read came (the rule of upstream/pool.ts), else a fresh one takes its place.
+ * session's own pair while it streams a request body to its upstream, written out as they are
+ * (ReadBufferPair, worker/read-buffers.ts, as upstream/pool.ts relays responses).
  */
 const CLIENT_READ_BYTES = 64 * 1024
 const clientScratch = Buffer.allocUnsafeSlow(CLIENT_READ_BYTES)
@@ -156,11 +156,8 @@ export class Session implements ConnOwner {
   isKeepAlive = true
   /** The client said this request is its last (Connection: close, or HTTP/1.0 without keep-alive). */
   isLastByClient = false
-  /** Own read buffers while streaming a request body (see CLIENT_READ_BYTES): last read into, and the other. */
-  private bodyReadBuf: Buffer | null = null
-  private otherBodyReadBuf: Buffer | null = null
-  /** The upstream socket had nothing queued when the last read came: `otherBodyReadBuf` has been written out. */
-  private isOtherBodyReadFree = true
+  /** Own read buffers while streaming a request body (see CLIENT_READ_BYTES); null otherwise. */
+  private bodyReadBufs: ReadBufferPair | null = null
   isHttp10 = false
   /** balance = "hash": the request's key (header, cookie, client IP or path), null otherwise. */
   hashKey: string | null = null
@@ -225,24 +222,22 @@ export class Session implements ConnOwner {
   /** Where the next read of an ownReadSocket goes (see CLIENT_READ_BYTES). */
   nextReadBuffer(): Buffer {
     if (!this.isStreamingBody()) {
-      this.bodyReadBuf = null
-      this.otherBodyReadBuf = null
+      this.bodyReadBufs = null
       return clientScratch
     }
-    const next = this.otherBodyReadBuf !== null && this.isOtherBodyReadFree ? this.otherBodyReadBuf : Buffer.allocUnsafeSlow(CLIENT_READ_BYTES)
-    this.otherBodyReadBuf = this.bodyReadBuf
-    this.bodyReadBuf = next
-    return next
+    if (this.bodyReadBufs === null) this.bodyReadBufs = new ReadBufferPair(CLIENT_READ_BYTES)
+    return this.bodyReadBufs.next()
   }
 
   /** A read of an ownReadSocket: `buf` is read into again later, so whatever is kept of it is copied. */
   onOwnRead(buf: Buffer, nread: number): void {
-    if (buf !== this.bodyReadBuf || !this.isStreamingBody()) {
+    const pair = this.bodyReadBufs
+    if (pair === null || !pair.isLast(buf) || !this.isStreamingBody()) {
       this.onData(Buffer.from(buf.subarray(0, nread)))
       return
     }
     try {
-      this.isOtherBodyReadFree = (this.conn as UpstreamConn).socket.writableLength === 0
+      pair.noteRead((this.conn as UpstreamConn).socket.writableLength)
       this.ctx.cells.countListener(this.ctx.slot, this.listener, ListenerCounter.BytesIn, nread)
       this.takeRequestBytes(buf.subarray(0, nread), true, true)
     } catch (err) {

@@ -9,6 +9,7 @@ import net from 'node:net'
 import type { Socket } from 'node:net'
 import tls from 'node:tls'
 import type { TLSSocket } from 'node:tls'
+import { ReadBufferPair } from '../read-buffers.ts'
 import type { UpstreamTls } from '../../shared/config/types.ts'
 
 /**
@@ -22,9 +23,7 @@ import type { UpstreamTls } from '../../shared/config/types.ts'
  *   of the chunk past its handler: what it keeps (a partial head, a body start sent with its
  *   head) it copies — see `ConnOwner.onUpstreamData`.
  * - Relaying a body to a socket (`relayTo(socket)`): two buffers of the connection's own,
- *   alternated. The one read into last may still be queued on the socket; the other is read into
- *   again only if the socket had nothing queued when the last read arrived (so its data has been
- *   written), else a new buffer replaces it and the old one is left to the write queue and GC.
+ *   alternated (ReadBufferPair, worker/read-buffers.ts, which says when one is read into again).
  * - Relaying into something whose queue we can't see (an HTTP/2 stream, where nghttp2 holds
  *   the data until flow control lets it go: `relayTo(null)`): a new buffer per read, as Node does.
  *
@@ -60,10 +59,7 @@ export class UpstreamConn {
   /** Read buffers (see READ_BYTES): the relay mode, where its bytes go, and the own buffer pair. */
   private relay: number = Relay.None
   private relaySocket: Socket | null = null
-  private readBuf: Buffer | null = null
-  private otherBuf: Buffer | null = null
-  /** The relay socket had nothing queued when the last read arrived: `otherBuf` is free. */
-  private isOtherFree = true
+  private readonly relayBufs = new ReadBufferPair(READ_BYTES)
 
   constructor(pool: ServerPool, owner: ConnOwner) {
     this.pool = pool
@@ -110,20 +106,15 @@ export class UpstreamConn {
   endRelay(): void {
     this.relay = Relay.None
     this.relaySocket = null
-    this.readBuf = null
-    this.otherBuf = null
+    this.relayBufs.clear()
   }
 
   /** Called by the socket once at connect and after every read: where the next read goes. */
   private nextReadBuffer(): Buffer {
     switch (this.relay) {
-      case Relay.Socket: {
+      case Relay.Socket:
         // Alternate; a buffer whose bytes may still be queued is replaced, never overwritten.
-        const next = this.otherBuf !== null && this.isOtherFree ? this.otherBuf : Buffer.allocUnsafeSlow(READ_BYTES)
-        this.otherBuf = this.readBuf
-        this.readBuf = next
-        return next
-      }
+        return this.relayBufs.next()
       case Relay.Fresh:
         return Buffer.allocUnsafeSlow(READ_BYTES)
       default:
@@ -133,7 +124,7 @@ export class UpstreamConn {
 
   private onRead(nread: number, buf: Buffer): boolean {
     const relaySocket = this.relaySocket
-    this.isOtherFree = relaySocket === null || relaySocket.writableLength === 0
+    this.relayBufs.noteRead(relaySocket === null ? 0 : relaySocket.writableLength)
     this.onData(buf.subarray(0, nread))
     return true
   }
