@@ -14,8 +14,7 @@
 
 import { readFileSync } from 'node:fs'
 import tls from 'node:tls'
-import type { SecureContext } from 'node:tls'
-import type { SecureServerOptions } from 'node:http2'
+import type { SecureContext, TlsOptions } from 'node:tls'
 import type { ListenerConfig, ListenerTls } from '../shared/config/types.ts'
 
 /** Same on every thread and generation: OpenSSL only resumes sessions issued under the same context id. */
@@ -97,16 +96,16 @@ export class UnknownServerNameError extends Error {
 }
 
 /**
- * Options for the listener's TLS server (an http2.Http2SecureServer that never listens; worker.ts
+ * Options for the listener's TLS server (a tls.Server that never listens; worker.ts
  * hands it each accepted socket). ALPN offers what `protocols` lists, preferring h2; a client
  * that offers no common protocol fails the handshake. `handshakeTimeoutMs`: a client that does
  * not finish the handshake in time is cut (client_header).
  */
-export function tlsServerOptions(listener: ListenerConfig, certs: CertSelector, ticketKeys: Buffer | null, handshakeTimeoutMs: number): SecureServerOptions {
+export function tlsServerOptions(listener: ListenerConfig, certs: CertSelector, ticketKeys: Buffer | null, handshakeTimeoutMs: number): TlsOptions {
   const t = listener.tls as ListenerTls
   const hasH2 = listener.protocols.includes('h2')
   const hasH1 = listener.protocols.includes('http/1.1')
-  const opts: SecureServerOptions = {
+  const opts: TlsOptions = {
     ...contextOptions(t, ticketKeys),
     handshakeTimeout: handshakeTimeoutMs,
     SNICallback: (serverName: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {

@@ -77,7 +77,7 @@ export default function serveConnection(task: ConnectionTask): void {
 function serve(handle: object, listener: number, isCounted: boolean): void {
   const l = init.config.listeners[listener]
   // Cleartext HTTP/1.1 reads into portico's own buffers (session.ts CLIENT_READ_BYTES). Not TLS
-  // (node:tls reads the handle itself), not h2c (the sniffer hands the socket to node:http2),
+  // (node:tls reads the handle itself), not h2c (the sniffer reads the first bytes with 'data'),
   // and not with the test fault hooks, which listen for 'data' (not emitted with onread).
   const isOwnRead = l.tls === null && !l.protocols.includes('h2c') && !IS_TEST_FAULTS
   const socket = isOwnRead ? ownReadSocket(handle) : new net.Socket({ handle } as unknown as net.SocketConstructorOpts)

@@ -4,17 +4,14 @@
 //
 //   start ──▶ Waiting (queue / connect) ──▶ Exchange (request DATA ⇢ HTTP/1.1 body, response ⇠) ──▶ Done
 //
-// Flow control both ways: request DATA is read only while the upstream socket takes it (the stream
-// is paused otherwise, so node:http2 stops sending WINDOW_UPDATE), and the upstream socket is
-// paused while the stream's send buffer is full.
+// Flow control both ways: request DATA is handed over only while the upstream socket takes it (the
+// stream is paused otherwise, and the client's window is not credited meanwhile), and the upstream
+// socket is paused while the stream's queue is full.
 //
 // Invariants (as in session.ts): a server slot taken with cells.acquire is released exactly once
 // (releaseServer); an upstream connection is owned by this exchange, back in its pool, or destroyed.
-// Stream events reach the exchange through module-level handlers and a symbol on the stream: no
-// closure per stream.
+// The stream calls the exchange directly (it is the stream's StreamOwner): no closure per stream.
 
-import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
-import http2 from 'node:http2'
 import { ListenerCounter, ServerCounter } from '../../shared/layout.ts'
 import { ERRORS } from '../../shared/errors.ts'
 import type { ErrorCode } from '../../shared/errors.ts'
@@ -27,10 +24,10 @@ import type { CompiledRoute } from '../router.ts'
 import type { ConnOwner, UpstreamConn } from '../upstream/pool.ts'
 import { isIdempotent, mayRetry, noteConnectFailure, noteServerFailure, noteServerSuccess, serverName } from '../upstream/outcome.ts'
 import type { H2Connection } from './connection.ts'
+import { H2Error } from './frames.ts'
+import type { H2Stream, StreamOwner } from './stream.ts'
 import { Dechunker, HeadError, RequestInfo, UpFraming, buildRequestHead, readRequest, responseHeaders } from './head.ts'
 import { writeAccessLog } from '../access-log.ts'
-
-const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants
 
 const State = { New: 0, Waiting: 1, Exchange: 2, Done: 3 } as const
 const Body = { None: 0, Length: 1, Chunked: 2, UntilClose: 3 } as const
@@ -55,16 +52,6 @@ function expectsBody(method: string): boolean {
   return method === 'POST' || method === 'PUT' || method === 'PATCH'
 }
 
-const kExchange = Symbol('portico.h2.exchange')
-type TaggedStream = ServerHttp2Stream & { [kExchange]: H2Exchange }
-
-// Stream handlers: `this` is the stream, the exchange hangs off it.
-function onStreamData(this: TaggedStream, chunk: Buffer): void { this[kExchange].onRequestData(chunk) }
-function onStreamEnd(this: TaggedStream): void { this[kExchange].onRequestEnd() }
-function onStreamDrain(this: TaggedStream): void { this[kExchange].onStreamDrain() }
-function onStreamClose(this: TaggedStream): void { this[kExchange].onStreamClose() }
-function onStreamError(): void { /* RST from the client or a protocol error: 'close' follows */ }
-
 // The router's header lookup reads the raw list of the request being routed (routing is synchronous).
 let routedHeaders: readonly string[] = []
 function routedHeader(lowerName: string): string | null {
@@ -81,10 +68,10 @@ function relayRange(ex: H2Exchange, buf: Buffer, from: number, to: number): void
   ex.writeDownstream(from === 0 && to === buf.length ? buf : buf.subarray(from, to))
 }
 
-export class H2Exchange implements ConnOwner {
+export class H2Exchange implements ConnOwner, StreamOwner {
   readonly ctx: WorkerContext
   readonly client: H2Connection
-  readonly stream: TaggedStream
+  readonly stream: H2Stream
   readonly raw: readonly string[]
   readonly info: RequestInfo
   state: number = State.New
@@ -114,9 +101,8 @@ export class H2Exchange implements ConnOwner {
   resRemaining = 0
   status = 0
   hasSentResponse = false
-  /** The stream's send buffer is full: the upstream is paused and client_send runs, not upstream_response. */
+  /** The stream's queue is full: the upstream is paused and client_send runs, not upstream_response. */
   isWaitingForClient = false
-  hasDrainListener = false
   // ── accounting ──
   startMs = 0
   connectStartMs = 0
@@ -127,18 +113,16 @@ export class H2Exchange implements ConnOwner {
   bytesIn = 0
   bytesOut = 0
 
-  constructor(client: H2Connection, stream: ServerHttp2Stream, raw: string[], isEndStream: boolean) {
+  constructor(client: H2Connection, stream: H2Stream, raw: string[], isEndStream: boolean) {
     this.ctx = client.ctx
     this.client = client
-    this.stream = stream as TaggedStream
+    this.stream = stream
     this.raw = raw
     this.info = new RequestInfo()
     this.isReqBodyDone = isEndStream
     this.res = spareHeads.pop() ?? new ResponseHead()
     this.dechunker = spareDechunkers.pop() ?? new Dechunker()
-    this.stream[kExchange] = this
-    stream.on('close', onStreamClose)
-    stream.on('error', onStreamError)
+    stream.owner = this
     this.ctx.sessions.add(this)
   }
 
@@ -153,7 +137,7 @@ export class H2Exchange implements ConnOwner {
     if (r === HeadError.Malformed) {
       ctx.cells.countListener(ctx.slot, client.listener, ListenerCounter.Denied, 1)
       this.status = 400
-      this.finishStream(NGHTTP2_PROTOCOL_ERROR)
+      this.finishStream(H2Error.Protocol)
       return
     }
     if (r === HeadError.NotImplemented) { this.refuse('not_implemented'); return }
@@ -176,12 +160,8 @@ export class H2Exchange implements ConnOwner {
     }
     this.upstream = ctx.upstreams[route.upstream]
     this.upstreamHead = buildRequestHead(this.raw, info, client.clientIp, client.proto, this.framing)
-    if (!this.isReqBodyDone) {
-      this.stream.on('data', onStreamData)
-      this.stream.on('end', onStreamEnd)
-      // Nothing is read until an upstream connection can take it (sendRequest resumes).
-      this.stream.pause()
-    }
+    // Nothing is handed over until an upstream connection can take it (sendRequest resumes).
+    if (!this.isReqBodyDone) this.stream.pause()
     this.state = State.Waiting
     this.choose(-1)
   }
@@ -386,9 +366,7 @@ export class H2Exchange implements ConnOwner {
       if (status === 101 || status >= 600) { this.upstreamFailed('upstream_bad_response'); return }
       if (status < 200) {
         // Interim response (100 Continue, 103 Early Hints): relay it, keep reading.
-        try {
-          this.stream.additionalHeaders(headerObject(responseHeaders(buf, this.res, false)))
-        } catch { /* the client can do without it */ }
+        this.stream.interim(responseHeaders(buf, this.res, false))
         start += r
         this.res.reset()
         if (start === buf.length) { this.resBuf = null; return }
@@ -422,13 +400,7 @@ export class H2Exchange implements ConnOwner {
     }
     const hasLength = res.contentLength >= 0 && !res.isChunked && res.status !== 204
     const headers = responseHeaders(buf, res, hasLength)
-    try {
-      this.stream.respond(headers, { endStream: this.resBody === Body.None })
-    } catch {
-      // A field node:http2 refuses to send (it checks more than the HTTP/1.1 parser).
-      this.upstreamFailed('upstream_bad_response')
-      return
-    }
+    this.stream.respond(headers, this.resBody === Body.None)
     this.hasSentResponse = true
     if (this.resBody === Body.None) {
       this.finishExchange(bodyStart < buf.length)
@@ -479,11 +451,6 @@ export class H2Exchange implements ConnOwner {
     this.bytesOut += data.length
     if (!this.stream.write(data) && this.conn !== null && !this.isWaitingForClient) {
       // The client is the slow side now (flow control): the upstream waits, client_send runs.
-      // 'drain' is listened to from the first time it is needed: most responses never fill the stream.
-      if (!this.hasDrainListener) {
-        this.hasDrainListener = true
-        this.stream.on('drain', onStreamDrain)
-      }
       this.conn.socket.pause()
       this.isWaitingForClient = true
       this.setDeadline(Deadline.ClientSend, this.timeouts().clientSendMs)
@@ -513,24 +480,23 @@ export class H2Exchange implements ConnOwner {
       else conn.destroy()
     }
     this.endRequest()
-    this.finishStream(NGHTTP2_NO_ERROR)
+    this.finishStream(H2Error.NoError)
   }
 
   /**
-   * End our side of the stream: with END_STREAM when `code` is NO_ERROR (whatever of the request
-   * body is still coming is read and dropped), else with RST_STREAM(code).
+   * End our side of the stream: with END_STREAM when `code` is NO_ERROR (a request body still
+   * coming is then refused with RST_STREAM NO_ERROR, stream.ts), else with RST_STREAM(code).
    */
   private finishStream(code: number): void {
     this.state = State.Done
     this.clearDeadline()
     const stream = this.stream
-    if (stream.destroyed) return
-    if (code !== NGHTTP2_NO_ERROR) {
-      stream.close(code)
+    if (stream.isClosed) return
+    if (code !== H2Error.NoError) {
+      stream.reset(code)
       return
     }
-    if (!stream.writableEnded) stream.end()
-    if (!this.isReqBodyDone) stream.resume()
+    stream.end()
   }
 
   /** Accounting at the end of a request, whatever its outcome (as session.ts endRequest). */
@@ -575,7 +541,7 @@ export class H2Exchange implements ConnOwner {
           this.ctx.cells.countServer(this.ctx.slot, this.server, ServerCounter.ResponseErrors, 1)
           this.ctx.event('warn', { event: 'upstream_truncated', server: this.serverName() }, `upstream ${this.serverName()} closed mid-response`)
           this.endRequest()
-          this.finishStream(NGHTTP2_INTERNAL_ERROR)
+          this.finishStream(H2Error.Internal)
         }
         return
       }
@@ -629,21 +595,17 @@ export class H2Exchange implements ConnOwner {
     if (conn !== null) conn.destroy()
     this.endRequest()
     const stream = this.stream
-    if (this.hasSentResponse || kind.status === 0 || stream.destroyed || stream.headersSent) {
-      this.finishStream(this.hasSentResponse ? NGHTTP2_INTERNAL_ERROR : NGHTTP2_NO_ERROR)
+    if (this.hasSentResponse || kind.status === 0 || stream.isClosed || stream.hasResponded) {
+      this.finishStream(this.hasSentResponse ? H2Error.Internal : H2Error.NoError)
       return
     }
     const body = errorBody(code)
     this.bytesOut += body.length
-    try {
-      stream.respond({ ':status': kind.status, 'content-type': 'text/plain', 'content-length': body.length })
-      this.hasSentResponse = true
-      stream.write(body)
-    } catch {
-      this.finishStream(NGHTTP2_INTERNAL_ERROR)
-      return
-    }
-    this.finishStream(NGHTTP2_NO_ERROR)
+    stream.respond([':status', String(kind.status), 'content-type', 'text/plain', 'content-length', String(body.length)], false)
+    this.hasSentResponse = true
+    this.state = State.Done
+    this.clearDeadline()
+    stream.end(body)
   }
 
   /** A request refused by portico itself before any upstream is involved. */
@@ -661,7 +623,7 @@ export class H2Exchange implements ConnOwner {
       this.fail('internal_error')
     } catch {
       this.state = State.Done
-      this.stream.destroy()
+      this.stream.reset(H2Error.Internal)
     }
   }
 
@@ -747,7 +709,7 @@ export class H2Exchange implements ConnOwner {
     this.conn = null
     if (conn !== null) conn.destroy()
     this.endRequest()
-    this.finishStream(NGHTTP2_CANCEL)
+    this.finishStream(H2Error.Cancel)
   }
 
   private serverName(): string {
@@ -765,15 +727,3 @@ function errorBody(code: ErrorCode): Buffer {
   }
   return b
 }
-
-/** A raw header list as an object (interim responses: additionalHeaders takes no raw list). */
-function headerObject(raw: string[]): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {}
-  for (let i = 0; i < raw.length; i += 2) {
-    const prev = out[raw[i]]
-    out[raw[i]] = prev === undefined ? raw[i + 1] : Array.isArray(prev) ? [...prev, raw[i + 1]] : [String(prev), raw[i + 1]]
-  }
-  out[':status'] = Number(out[':status'])
-  return out
-}
-

@@ -3,36 +3,18 @@
 // picks HTTP/2 (an H2Connection) or HTTP/1.1 (a Session over the TLS socket); cleartext listeners
 // with "h2c" peek at the first bytes for the HTTP/2 connection preface (prior knowledge, RFC 9113
 // §3.3) and hand everything else to the HTTP/1.1 Session. One ClientFront per worker per
-// generation; its servers never listen, they only adopt sockets given to them.
+// generation; its TLS servers never listen, they only adopt sockets given to them.
 
-import http2 from 'node:http2'
-import type { Http2SecureServer, Http2Server, SecureServerOptions, ServerHttp2Session, ServerOptions } from 'node:http2'
 import type { Socket } from 'node:net'
+import tls from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { ListenerCounter } from '../../shared/layout.ts'
 import type { Expiring, WorkerContext } from '../context.ts'
 import { Session } from '../session.ts'
 import { loadCerts, tlsServerOptions } from '../tls.ts'
 import { H2Connection } from './connection.ts'
+import { PREFACE } from './frames.ts'
 import { normalizeIp } from '../router.ts'
-
-/** RFC 9113 §3.4: what an HTTP/2 client sends first. */
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
-
-/**
- * Concurrent streams a client may open on one connection. HAProxy's default is 100; a little
- * more lets a browser's burst through without queueing at the client.
- */
-const MAX_CONCURRENT_STREAMS = 128
-/** node:http2 refuses new streams when a session holds more than this (MB) of unsent or unread data. */
-const MAX_SESSION_MEMORY_MB = 64
-
-function h2Options(): ServerOptions {
-  return {
-    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
-    maxSessionMemory: MAX_SESSION_MEMORY_MB,
-  }
-}
 
 /** A handshake that ended because the client closed or reset: not a TLS error of ours to count. */
 function isHangUp(err: Error): boolean {
@@ -42,29 +24,29 @@ function isHangUp(err: Error): boolean {
 export class ClientFront {
   readonly ctx: WorkerContext
   /** By listener index: the TLS server of a TLS listener; null for cleartext or unusable ones. */
-  readonly tlsServers: Array<Http2SecureServer | null>
-  /** By listener index: the h2c server of a cleartext listener with "h2c"; else null. */
-  readonly h2cServers: Array<Http2Server | null>
+  readonly tlsServers: Array<tls.Server | null>
+  /** By listener index: whether a cleartext listener serves h2c. */
+  readonly isH2c: boolean[]
 
   constructor(ctx: WorkerContext, ticketKeys: Buffer | null) {
     this.ctx = ctx
     this.tlsServers = []
-    this.h2cServers = []
+    this.isH2c = []
     const listeners = ctx.config.listeners
     for (let li = 0; li < listeners.length; li++) {
       const l = listeners[li]
       this.tlsServers.push(l.tls === null ? null : this.tlsServer(li, ticketKeys))
-      this.h2cServers.push(l.tls === null && l.protocols.includes('h2c') ? this.h2cServer(li) : null)
+      this.isH2c.push(l.tls === null && l.protocols.includes('h2c'))
     }
   }
 
-  private tlsServer(li: number, ticketKeys: Buffer | null): Http2SecureServer | null {
+  private tlsServer(li: number, ticketKeys: Buffer | null): tls.Server | null {
     const ctx = this.ctx
     const l = ctx.config.listeners[li]
-    let opts: SecureServerOptions
+    let opts: tls.TlsOptions
     try {
       const certs = loadCerts(l.tls!, ticketKeys)
-      opts = { ...h2Options(), ...tlsServerOptions(l, certs, ticketKeys, ctx.config.timeouts.clientHeaderMs) }
+      opts = tlsServerOptions(l, certs, ticketKeys, ctx.config.timeouts.clientHeaderMs)
     } catch (err) {
       // validate.ts checked the files; they changed since. This listener refuses connections
       // (counted as TLS errors) until a reload with readable certificates.
@@ -72,28 +54,21 @@ export class ClientFront {
         `listener ${l.name}: cannot load its certificates, refusing TLS connections: ${(err as Error).message}`)
       return null
     }
-    const server = http2.createSecureServer(opts)
+    const server = tls.createServer(opts)
     const hasH1 = l.protocols.includes('http/1.1')
-    server.on('session', (session: ServerHttp2Session) => {
-      new H2Connection(ctx, session, li, normalizeIp(session.socket.remoteAddress), true)
-    })
-    // ALPN chose http/1.1, or the client offered no ALPN at all (alpnProtocol false).
-    server.on('unknownProtocol', (socket: TLSSocket) => {
-      if (!hasH1) { socket.destroy(); return }
-      new Session(ctx, socket, li, true)
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') {
+        new H2Connection(ctx, socket, li, normalizeIp(socket.remoteAddress), true, null)
+      } else if (hasH1) {
+        // ALPN chose http/1.1, or the client offered no ALPN at all (alpnProtocol false).
+        new Session(ctx, socket, li, true)
+      } else {
+        socket.destroy()
+      }
     })
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       if (!isHangUp(err)) ctx.cells.countListener(ctx.slot, li, ListenerCounter.TlsErrors, 1)
       socket.destroy()
-    })
-    return server
-  }
-
-  private h2cServer(li: number): Http2Server {
-    const ctx = this.ctx
-    const server = http2.createServer(h2Options())
-    server.on('session', (session: ServerHttp2Session) => {
-      new H2Connection(ctx, session, li, normalizeIp(session.socket.remoteAddress), false)
     })
     return server
   }
@@ -117,7 +92,7 @@ export class ClientFront {
       } else {
         server.emit('connection', socket)
       }
-    } else if (this.h2cServers[listener] !== null) {
+    } else if (this.isH2c[listener]) {
       new Sniffer(this, socket, listener)
     } else {
       new Session(ctx, socket, listener, false)
@@ -129,11 +104,13 @@ export class ClientFront {
     this.ctx.cells.addSlotConnections(this.ctx.slot, -1)
   }
 
-  /** Sniffer: the first bytes decided the protocol of a cleartext h2c listener's connection. */
-  handOff(socket: Socket, listener: number, isH2: boolean): void {
+  /** Sniffer: the first bytes (`head`) decided the protocol of a cleartext h2c listener's connection. */
+  handOff(socket: Socket, listener: number, head: Buffer, isH2: boolean): void {
     if (isH2) {
-      (this.h2cServers[listener] as Http2Server).emit('connection', socket)
+      new H2Connection(this.ctx, socket, listener, normalizeIp(socket.remoteAddress), false, head)
     } else if (this.ctx.config.listeners[listener].protocols.includes('http/1.1')) {
+      // The HTTP/1.1 Session reads them again as its first 'data'.
+      socket.unshift(head)
       new Session(this.ctx, socket, listener, false)
     } else {
       this.ctx.cells.countListener(this.ctx.slot, listener, ListenerCounter.Denied, 1)
@@ -144,9 +121,7 @@ export class ClientFront {
 
 /**
  * Reads a cleartext connection until its first bytes show whether it starts with the HTTP/2
- * preface, then puts them back (socket.unshift) and hands the socket over. node:http2 feeds a
- * socket's already-buffered bytes to the new session, and the HTTP/1.1 Session reads them as
- * its first 'data'. Bounded by client_header.
+ * preface, then hands the socket over with those bytes. Bounded by client_header.
  */
 class Sniffer implements Expiring {
   readonly front: ClientFront
@@ -181,8 +156,7 @@ class Sniffer implements Expiring {
     this.buf = null
     this.deadlineMs = 0
     this.front.ctx.sessions.delete(this)
-    socket.unshift(buf)
-    this.front.handOff(socket, this.listener, isPrefix)
+    this.front.handOff(socket, this.listener, buf, isPrefix)
   }
 
   onClose(): void {

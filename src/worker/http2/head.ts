@@ -6,11 +6,11 @@
 
 import { ChunkedFramer, ParseError, headerNameIs } from '../http1/parser.ts'
 import type { ResponseHead } from '../http1/parser.ts'
-import { FIELD_VALUE, HEX1, HOST, TARGET } from '../http1/tokens.ts'
+import { FIELD_VALUE, HEX1, HOST, TARGET, TOKEN } from '../http1/tokens.ts'
 
 /**
  * Connection-specific fields (RFC 9113 §8.2.2): a request carrying one is malformed. `te` is
- * allowed with the value "trailers" only; nghttp2 checks these too, this is the second line.
+ * allowed with the value "trailers" only.
  */
 function isConnectionSpecific(name: string, value: string): boolean {
   switch (name.length) {
@@ -28,6 +28,93 @@ function allIn(s: string, table: Uint8Array): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
     if (c > 255 || table[c] === 0) return false
+  }
+  return true
+}
+
+/** A field name HTTP/2 allows: a token, no uppercase (RFC 9113 §8.2.1). */
+function isFieldName(name: string): boolean {
+  if (name.length === 0) return false
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c > 255 || TOKEN[c] === 0 || (c >= 0x41 && c <= 0x5a)) return false
+  }
+  return true
+}
+
+/** No leading or trailing SP or HTAB in a field value (RFC 9113 §8.2.1). */
+function isTrimmed(value: string): boolean {
+  if (value.length === 0) return true
+  const a = value.charCodeAt(0)
+  const z = value.charCodeAt(value.length - 1)
+  return a !== 0x20 && a !== 0x09 && z !== 0x20 && z !== 0x09
+}
+
+/**
+ * The checks of RFC 9113 §8.2-8.3 on a decoded request header list that the frame layer must make
+ * (node:http2 used to make them): field names, pseudo-headers (known ones only, each once, before
+ * the fields, :method, :scheme and :path present except for CONNECT) and values without edge
+ * whitespace. readRequest checks the rest. Returns the content-length (-1 when absent) or -2
+ * when the request is malformed.
+ */
+export function checkRequestFields(list: readonly string[]): number {
+  let hasMethod = false
+  let hasScheme = false
+  let hasPath = false
+  let hasAuthority = false
+  let isConnect = false
+  let isFields = false
+  let contentLength = -1
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]
+    const value = list[i + 1]
+    if (!isTrimmed(value)) return -2
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (isFields) return -2
+      switch (name) {
+        case ':method':
+          if (hasMethod) return -2
+          hasMethod = true
+          isConnect = value === 'CONNECT'
+          break
+        case ':scheme':
+          if (hasScheme) return -2
+          hasScheme = true
+          break
+        case ':path':
+          if (hasPath) return -2
+          hasPath = true
+          break
+        case ':authority':
+          if (hasAuthority) return -2
+          hasAuthority = true
+          break
+        default:
+          return -2
+      }
+      continue
+    }
+    isFields = true
+    if (!isFieldName(name)) return -2
+    if (name === 'content-length') {
+      if (contentLength !== -1 || value.length === 0 || value.length > 15) return -2
+      for (let k = 0; k < value.length; k++) {
+        const c = value.charCodeAt(k)
+        if (c < 48 || c > 57) return -2
+      }
+      contentLength = Number(value)
+    }
+  }
+  if (!hasMethod) return -2
+  if (!isConnect && (!hasScheme || !hasPath)) return -2
+  return contentLength
+}
+
+/** Trailers: fields only, valid names and values (RFC 9113 §8.1). */
+export function checkTrailerFields(list: readonly string[]): boolean {
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]
+    if (name.charCodeAt(0) === 58 || !isFieldName(name) || !isTrimmed(list[i + 1]) || !allIn(list[i + 1], FIELD_VALUE)) return false
   }
   return true
 }
@@ -76,7 +163,7 @@ export function readRequest(raw: readonly string[], out: RequestInfo, knownMetho
     const name = raw[i]
     const value = raw[i + 1]
     if (name.charCodeAt(0) === 58 /* : */) {
-      // nghttp2 has refused pseudo-headers after fields, duplicates and unknown ones.
+      // checkRequestFields has refused pseudo-headers after fields, duplicates and unknown ones.
       if (name === ':method') method = value
       else if (name === ':path') path = value
       else if (name === ':authority') authority = value
