@@ -136,6 +136,8 @@ export class H2Connection implements Expiring {
   headerParts: Buffer[] | null = null
   headerBytes = 0
   readonly maxListSize: number
+  /** max_headers fields plus the four request pseudo-headers, as list entries (two each). */
+  readonly maxListEntries: number
   readonly maxHeaderBlock: number
   // ── flow control ──
   recvWindow = DEFAULT_WINDOW
@@ -163,7 +165,9 @@ export class H2Connection implements Expiring {
     this.listener = listener
     this.clientIp = clientIp
     this.proto = isTls ? 'https' : 'http'
+    // The HTTP/1.1 limits, in HTTP/2's measure (RFC 9113 §6.5.2: 32 octets more per field).
     this.maxListSize = ctx.limits.maxHeadBytes + 32 * ctx.limits.maxHeaders
+    this.maxListEntries = 2 * (ctx.limits.maxHeaders + 4)
     this.maxHeaderBlock = this.maxListSize + OUR_MAX_FRAME
     this.decoder = new HpackDecoder()
     this.glitchMs = ctx.nowMs
@@ -427,7 +431,7 @@ export class H2Connection implements Expiring {
     const stream = new H2Stream(this, id, STREAM_WINDOW, this.peerInitialWindow)
     this.streams.set(id, stream)
     if (isEnd) stream.isRemoteEnded = true
-    if (size === HpackError.ListTooLarge) {
+    if (size === HpackError.ListTooLarge || list.length > this.maxListEntries) {
       this.ctx.cells.countListener(this.ctx.slot, this.listener, ListenerCounter.Denied, 1)
       stream.respond(STATUS_431, true)
       return
