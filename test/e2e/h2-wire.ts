@@ -4,7 +4,8 @@
 // stream errors, flow control, SETTINGS). Runs on the test's main thread; every wait is bounded.
 //
 // HPACK: requests are encoded as literals without indexing, new names, no Huffman (RFC 7541
-// §6.2.2), which every decoder accepts. Responses are decoded from the static table and
+// §6.2.2), which every decoder accepts; hpackEncodeIndexing and hpackIndexed are there for tests
+// that drive the server's dynamic table on purpose. Responses are decoded from the static table and
 // literals; Huffman-coded strings stay opaque (`<huffman:…>`). The client advertises
 // SETTINGS_HEADER_TABLE_SIZE = 0 by default, so the server's encoder keeps no dynamic entries.
 
@@ -78,7 +79,8 @@ export function settingsPayload(pairs: ReadonlyArray<readonly [number, number]>)
   return b
 }
 
-function u32(n: number): Buffer {
+/** A 32-bit big-endian payload: an error code, a window increment. */
+export function u32(n: number): Buffer {
   const b = Buffer.alloc(4)
   b.writeUInt32BE(n >>> 0)
   return b
@@ -110,6 +112,41 @@ export function hpackEncode(fields: ReadonlyArray<readonly [string, string]>): B
   const parts: Buffer[] = []
   for (const [name, value] of fields) parts.push(Buffer.from([0x00]), hpackString(name), hpackString(value))
   return Buffer.concat(parts)
+}
+
+/**
+ * Fields as literals with incremental indexing, new names, no Huffman (RFC 7541 §6.2.1): the
+ * server's decoder adds each to its dynamic table, the newest at index 62.
+ */
+export function hpackEncodeIndexing(fields: ReadonlyArray<readonly [string, string]>): Buffer {
+  const parts: Buffer[] = []
+  for (const [name, value] of fields) parts.push(Buffer.from([0x40]), hpackString(name), hpackString(value))
+  return Buffer.concat(parts)
+}
+
+/** An indexed field (RFC 7541 §6.1): 1..61 static, 62 and up the dynamic table, newest first. */
+export function hpackIndexed(index: number): Buffer {
+  return hpackInt(index, 7, 0x80)
+}
+
+/**
+ * A field block as HEADERS and as many CONTINUATION frames as `maxFrameBytes` needs (RFC 9113
+ * §4.3); END_STREAM on the HEADERS, END_HEADERS on the last frame unless `isEndHeaders` is false.
+ */
+export function headerFrames(streamId: number, block: Buffer, opts: { isEndStream?: boolean; isEndHeaders?: boolean; maxFrameBytes?: number } = {}): Buffer {
+  const maxBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const out: Buffer[] = []
+  let at = 0
+  // Bounded: a turn takes at least one byte of the block, or it is an empty block's only frame.
+  do {
+    const n = Math.min(maxBytes, block.length - at)
+    const isLast = at + n === block.length
+    const type = at === 0 ? FrameType.Headers : FrameType.Continuation
+    const flags = (at === 0 && opts.isEndStream === true ? Flag.EndStream : 0) | (isLast && opts.isEndHeaders !== false ? Flag.EndHeaders : 0)
+    out.push(frame(type, flags, streamId, block.subarray(at, at + n)))
+    at += n
+  } while (at < block.length)
+  return Buffer.concat(out)
 }
 
 /** RFC 7541 Appendix A, index 1..61. */
@@ -339,6 +376,11 @@ export class H2Wire {
   headers(streamId: number, fields: ReadonlyArray<readonly [string, string]>, opts: { isEndStream?: boolean; isEndHeaders?: boolean } = {}): void {
     const flags = (opts.isEndStream === true ? Flag.EndStream : 0) | (opts.isEndHeaders === false ? 0 : Flag.EndHeaders)
     this.send(FrameType.Headers, flags, streamId, hpackEncode(fields))
+  }
+
+  /** A ready-made field block (hpackEncode…), cut into HEADERS + CONTINUATION at the server's frame size. */
+  headerBlock(streamId: number, block: Buffer, opts: { isEndStream?: boolean; isEndHeaders?: boolean } = {}): void {
+    this.write(headerFrames(streamId, block, { ...opts, maxFrameBytes: this.maxFrameBytes() }))
   }
 
   data(streamId: number, payload: Buffer, isEndStream = false): void {
