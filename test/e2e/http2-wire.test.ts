@@ -227,6 +227,24 @@ t.test('a GET gets HEADERS, DATA and END_STREAM; a POST body in several DATA fra
   t.equal(sha(bodies.get('/post') ?? Buffer.alloc(0)), sha(body), 'in order')
 })
 
+t.test('frames that arrive a few bytes per read are put together: a POST sent in 3-byte writes', async (t) => {
+  const c = await open(t)
+  const body = randomBytes(3000)
+  const bytes = Buffer.concat([
+    frame(FrameType.Headers, Flag.EndHeaders, 1, hpackEncode([...requestFields('POST', '/dribble'), ['content-length', String(body.length)]])),
+    frame(FrameType.Data, 0, 1, body.subarray(0, 1000)),
+    frame(FrameType.Data, Flag.EndStream, 1, body.subarray(1000)),
+  ])
+  // Bounded: about 1,350 writes, each awaited a little now and then so they leave as separate segments.
+  for (let at = 0; at < bytes.length; at += 3) {
+    c.write(bytes.subarray(at, at + 3))
+    if (at % 96 === 0) await sleep(1)
+  }
+  const r = await c.response(1, 10_000)
+  t.equal(r.status, 200, 'answered')
+  t.equal(sha(bodies.get('/dribble') ?? Buffer.alloc(0)), sha(body), 'the origin got the body intact')
+})
+
 // ── connection errors: GOAWAY with the code, then close (RFC 9113 §5.4.1) ────────────────────
 
 t.test('connection errors', async (t) => {

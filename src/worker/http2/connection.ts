@@ -25,7 +25,7 @@ import {
   Setting, writeFrameHeader,
 } from './frames.ts'
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts'
-import { checkRequestFields, checkTrailerFields } from './head.ts'
+import { HeadCheck, checkRequestFields, checkTrailerFields } from './head.ts'
 import { H2Stream } from './stream.ts'
 import type { StreamOwner } from './stream.ts'
 
@@ -60,6 +60,8 @@ const MAX_CONTROL_WHILE_FULL = 10000
  * navigations never comes near it, a rapid-reset attack (CVE-2023-44487) is cut within a burst.
  */
 const GLITCH_BURST = 200
+/** A CONTINUATION frame shorter than this, not the block's last, draws on the budget. */
+const MIN_CONTINUATION_BYTES = 1024
 /** Streams whose late frames are remembered as ours to drop (see recentResets). */
 const RECENT_RESETS = 16
 const GLITCH_PER_SECOND = 100
@@ -102,6 +104,7 @@ function notifyStreamClosed(stream: H2Stream): void {
 }
 
 const STATUS_431: readonly string[] = [':status', '431', 'content-length', '0']
+const EMPTY = Buffer.alloc(0)
 
 export class H2Connection implements Expiring {
   readonly ctx: WorkerContext
@@ -120,8 +123,14 @@ export class H2Connection implements Expiring {
   /** A connection error was sent: input is ignored, the socket ends. */
   isDead = false
   // ── input ──
-  /** Bytes of an incomplete frame (or preface) from the last read. */
-  inBuf: Buffer | null = null
+  /**
+   * The reads that hold an incomplete frame (or preface), their total bytes, and how many bytes
+   * make it whole (the frame header alone while fewer than 9 are in). They are joined once
+   * enough is in: a frame that arrives a byte per segment costs one copy, not one per read.
+   */
+  inParts: Buffer[] | null = null
+  inBytes = 0
+  inNeed = 0
   hasPreface = false
   hasSettings = false
   /** Highest stream id the client opened; new ones must be above it. */
@@ -136,8 +145,6 @@ export class H2Connection implements Expiring {
   headerParts: Buffer[] | null = null
   headerBytes = 0
   readonly maxListSize: number
-  /** max_headers fields plus the four request pseudo-headers, as list entries (two each). */
-  readonly maxListEntries: number
   readonly maxHeaderBlock: number
   // ── flow control ──
   recvWindow = DEFAULT_WINDOW
@@ -167,7 +174,6 @@ export class H2Connection implements Expiring {
     this.proto = isTls ? 'https' : 'http'
     // The HTTP/1.1 limits, in HTTP/2's measure (RFC 9113 §6.5.2: 32 octets more per field).
     this.maxListSize = ctx.limits.maxHeadBytes + 32 * ctx.limits.maxHeaders
-    this.maxListEntries = 2 * (ctx.limits.maxHeaders + 4)
     this.maxHeaderBlock = this.maxListSize + OUR_MAX_FRAME
     this.decoder = new HpackDecoder()
     this.glitchMs = ctx.nowMs
@@ -193,9 +199,12 @@ export class H2Connection implements Expiring {
   onData(chunk: Buffer): void {
     if (this.isDead) return
     let buf = chunk
-    if (this.inBuf !== null) {
-      buf = Buffer.concat([this.inBuf, chunk])
-      this.inBuf = null
+    if (this.inParts !== null) {
+      this.inParts.push(chunk)
+      this.inBytes += chunk.length
+      if (this.inBytes < this.inNeed) return
+      buf = Buffer.concat(this.inParts, this.inBytes)
+      this.inParts = null
     }
     let pos = 0
     if (!this.hasPreface) {
@@ -206,7 +215,7 @@ export class H2Connection implements Expiring {
         return
       }
       if (n < PREFACE.length) {
-        this.inBuf = buf
+        this.keepPartial(buf, PREFACE.length)
         return
       }
       this.hasPreface = true
@@ -225,8 +234,16 @@ export class H2Connection implements Expiring {
       pos += length
       if (this.isDead) return
     }
-    // 'data' chunks are fresh memory for each read: the tail is kept as a view, not copied.
-    if (pos < end) this.inBuf = pos === 0 ? buf : buf.subarray(pos)
+    if (pos === end) return
+    const tail = pos === 0 ? buf : buf.subarray(pos)
+    this.keepPartial(tail, tail.length < FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES : FRAME_HEADER_BYTES + ((tail[0] << 16) | (tail[1] << 8) | tail[2]))
+  }
+
+  /** Keep `tail` until `need` bytes are in. 'data' chunks are fresh memory per read: kept as views. */
+  private keepPartial(tail: Buffer, need: number): void {
+    this.inParts = [tail]
+    this.inBytes = tail.length
+    this.inNeed = need
   }
 
   private onFrame(buf: Buffer, p: number, length: number, type: number, flags: number, id: number): void {
@@ -312,8 +329,13 @@ export class H2Connection implements Expiring {
   /** A paused stream resumed: hand over what it held, then its end, while it stays resumed. */
   deliverHeld(s: H2Stream): void {
     while (s.held !== null && !s.isPaused && !s.isClosed) {
-      const chunk = s.held.shift() as Buffer
-      if (s.held.length === 0) s.held = null
+      const held = s.held
+      const chunk = held[s.heldNext]
+      held[s.heldNext++] = EMPTY
+      if (s.heldNext === held.length) {
+        s.held = null
+        s.heldNext = 0
+      }
       s.heldBytes -= chunk.length
       this.consumed(s, chunk.length)
       ;(s.owner as StreamOwner).onRequestData(chunk)
@@ -392,7 +414,9 @@ export class H2Connection implements Expiring {
     const parts = this.headerParts as Buffer[]
     if (length > 0) parts.push(buf.subarray(p, p + length))
     if ((flags & Flag.EndHeaders) === 0) {
-      if (length === 0) this.glitch()
+      // Clients continue a block only when it outgrows a frame, so a short piece that is not the
+      // last is a flood's, not a client's (CVE-2024-27316 sent them empty or a byte long).
+      if (length < MIN_CONTINUATION_BYTES) this.glitch()
       return
     }
     const block = parts.length === 1 ? parts[0] : Buffer.concat(parts, this.headerBytes)
@@ -431,13 +455,14 @@ export class H2Connection implements Expiring {
     const stream = new H2Stream(this, id, STREAM_WINDOW, this.peerInitialWindow)
     this.streams.set(id, stream)
     if (isEnd) stream.isRemoteEnded = true
-    if (size === HpackError.ListTooLarge || list.length > this.maxListEntries) {
+    // Over max_header_bytes (HPACK's list size) or max_headers: 431, as over HTTP/1.1.
+    const expected = size === HpackError.ListTooLarge ? HeadCheck.TooLarge : checkRequestFields(list, this.ctx.limits.maxHeaders)
+    if (expected === HeadCheck.TooLarge) {
       this.ctx.cells.countListener(this.ctx.slot, this.listener, ListenerCounter.Denied, 1)
       stream.respond(STATUS_431, true)
       return
     }
-    const expected = checkRequestFields(list)
-    if (expected === -2 || (isEnd && expected > 0)) {
+    if (expected === HeadCheck.Malformed || (isEnd && expected > 0)) {
       // Malformed (§8.1.1, §8.2): reset, never forwarded.
       this.ctx.cells.countListener(this.ctx.slot, this.listener, ListenerCounter.Denied, 1)
       this.streamError(stream, H2Error.Protocol)
@@ -453,9 +478,11 @@ export class H2Connection implements Expiring {
   private onPriority(length: number, id: number): void {
     if (id === 0) { this.connectionError(H2Error.Protocol); return }
     if (length !== 5) {
+      // A stream error (§6.3); on a stream that is not open there is nothing to reset (and an
+      // idle one must not get RST_STREAM, §5.1): it draws on the budget instead.
       const s = this.streams.get(id)
       if (s !== undefined) this.streamError(s, H2Error.FrameSize)
-      else this.sendRstStream(id, H2Error.FrameSize)
+      else this.glitch()
     }
     // Priorities are advisory and deprecated (RFC 9113 §5.3.2): not acted on.
   }
@@ -550,8 +577,8 @@ export class H2Connection implements Expiring {
     if (s.queue !== null) this.sendQueued(s)
   }
 
-  /** Draw on the misbehaviour budget; GOAWAY(ENHANCE_YOUR_CALM) when it runs out. */
-  private glitch(): void {
+  /** Draw on the misbehaviour budget; GOAWAY(ENHANCE_YOUR_CALM) when it runs out. Also H2Exchange's, for malformed requests. */
+  glitch(): void {
     const now = this.ctx.nowMs
     const refill = (now - this.glitchMs) * GLITCH_PER_SECOND / 1000
     this.glitchMs = now
@@ -886,7 +913,7 @@ export class H2Connection implements Expiring {
     this.sendGoAway(code)
     this.isDead = true
     this.isClosing = true
-    this.inBuf = null
+    this.inParts = null
     this.headerParts = null
     for (const s of this.streams.values()) {
       s.isLocalDone = true

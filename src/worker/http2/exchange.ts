@@ -136,6 +136,7 @@ export class H2Exchange implements ConnOwner, StreamOwner {
     const r = readRequest(this.raw, info, KNOWN_METHODS)
     if (r === HeadError.Malformed) {
       ctx.cells.countListener(ctx.slot, client.listener, ListenerCounter.Denied, 1)
+      client.glitch()
       this.status = 400
       this.finishStream(H2Error.Protocol)
       return

@@ -50,14 +50,22 @@ function isTrimmed(value: string): boolean {
   return a !== 0x20 && a !== 0x09 && z !== 0x20 && z !== 0x09
 }
 
+/** What checkRequestFields returns besides a content-length (≥ 0) or -1 for none. */
+export const HeadCheck = {
+  /** Reset the stream with PROTOCOL_ERROR (RFC 9113 §8.1.1). */
+  Malformed: -2,
+  /** Over max_headers fields (or, from the caller, over max_header_bytes): 431, as over HTTP/1.1. */
+  TooLarge: -3,
+} as const
+
 /**
- * The checks of RFC 9113 §8.2-8.3 on a decoded request header list that the frame layer must make
- * (node:http2 used to make them): field names, pseudo-headers (known ones only, each once, before
- * the fields, :method, :scheme and :path present except for CONNECT) and values without edge
- * whitespace. readRequest checks the rest. Returns the content-length (-1 when absent) or -2
- * when the request is malformed.
+ * The checks of RFC 9113 §8.2-8.3 on a decoded request header list that the frame layer makes:
+ * field names, pseudo-headers (known ones only, each once, before the fields, :method, :scheme
+ * and :path present except for CONNECT), values without edge whitespace, and at most
+ * `maxFields` fields besides the pseudo-headers. readRequest checks the rest. Returns the
+ * content-length (-1 when absent) or a HeadCheck.
  */
-export function checkRequestFields(list: readonly string[]): number {
+export function checkRequestFields(list: readonly string[], maxFields: number): number {
   let hasMethod = false
   let hasScheme = false
   let hasPath = false
@@ -65,48 +73,50 @@ export function checkRequestFields(list: readonly string[]): number {
   let isConnect = false
   let isFields = false
   let contentLength = -1
+  let fields = 0
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]
     const value = list[i + 1]
-    if (!isTrimmed(value)) return -2
+    if (!isTrimmed(value)) return HeadCheck.Malformed
     if (name.charCodeAt(0) === 58 /* : */) {
-      if (isFields) return -2
+      if (isFields) return HeadCheck.Malformed
       switch (name) {
         case ':method':
-          if (hasMethod) return -2
+          if (hasMethod) return HeadCheck.Malformed
           hasMethod = true
           isConnect = value === 'CONNECT'
           break
         case ':scheme':
-          if (hasScheme) return -2
+          if (hasScheme) return HeadCheck.Malformed
           hasScheme = true
           break
         case ':path':
-          if (hasPath) return -2
+          if (hasPath) return HeadCheck.Malformed
           hasPath = true
           break
         case ':authority':
-          if (hasAuthority) return -2
+          if (hasAuthority) return HeadCheck.Malformed
           hasAuthority = true
           break
         default:
-          return -2
+          return HeadCheck.Malformed
       }
       continue
     }
     isFields = true
-    if (!isFieldName(name)) return -2
+    if (++fields > maxFields) return HeadCheck.TooLarge
+    if (!isFieldName(name)) return HeadCheck.Malformed
     if (name === 'content-length') {
-      if (contentLength !== -1 || value.length === 0 || value.length > 15) return -2
+      if (contentLength !== -1 || value.length === 0 || value.length > 15) return HeadCheck.Malformed
       for (let k = 0; k < value.length; k++) {
         const c = value.charCodeAt(k)
-        if (c < 48 || c > 57) return -2
+        if (c < 48 || c > 57) return HeadCheck.Malformed
       }
       contentLength = Number(value)
     }
   }
-  if (!hasMethod) return -2
-  if (!isConnect && (!hasScheme || !hasPath)) return -2
+  if (!hasMethod) return HeadCheck.Malformed
+  if (!isConnect && (!hasScheme || !hasPath)) return HeadCheck.Malformed
   return contentLength
 }
 
@@ -234,8 +244,9 @@ export function buildRequestHead(raw: readonly string[], info: RequestInfo, clie
   return head + '\r\n'
 }
 
-// Fields node:http2 takes once only (its kSingleValueHeaders); an HTTP/1.1 upstream repeating
-// one gets its first value through, as most HTTP/1.1 clients would read it.
+// Fields sent once only (the list node:http2 refused to send twice, its kSingleValueHeaders); an
+// HTTP/1.1 upstream repeating one gets its first value through, as most HTTP/1.1 clients would
+// read it.
 const SINGLE_VALUE = new Set([
   'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age',
   'authorization', 'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5',
@@ -257,8 +268,8 @@ function isHopByHop(name: string): boolean {
 }
 
 /**
- * The HTTP/2 response header list for a parsed HTTP/1.1 response head in buf, as node:http2's raw
- * form [name, value, …] (cheaper for it than an object): names lowercased, hop-by-hop fields and
+ * The HTTP/2 response header list for a parsed HTTP/1.1 response head in buf, as a flat
+ * [name, value, …] list for the HPACK encoder: names lowercased, hop-by-hop fields and
  * those named in Connection dropped, a repeated single-value field kept once (its first value).
  * `hasLength`: keep content-length (false when the status has no body or the body is re-framed).
  */

@@ -48,6 +48,8 @@ export class H2Stream {
   isPaused = false
   /** Request body held while paused; `heldEnd`: END_STREAM came after them. */
   held: Buffer[] | null = null
+  /** The next of `held` to hand over (an index, not shift(): a body may come in many small frames). */
+  heldNext = 0
   heldBytes = 0
   heldEnd = false
   /** Response body waiting for window: buffers, and the offset already sent of the first. */
