@@ -17,7 +17,7 @@
 // bounded too. Every protocol error ends in RST_STREAM or GOAWAY with the RFC's code.
 
 import type { Socket } from 'node:net'
-import { ListenerCell, ListenerCounter } from '../../shared/layout.ts'
+import { ListenerCell, ListenerCounter, MiscCounter } from '../../shared/layout.ts'
 import type { Expiring, WorkerContext } from '../context.ts'
 import { H2Exchange } from './exchange.ts'
 import {
@@ -230,7 +230,13 @@ export class H2Connection implements Expiring {
       const flags = buf[pos + 4]
       const id = buf.readUInt32BE(pos + 5) & 0x7fffffff
       pos += FRAME_HEADER_BYTES
-      this.onFrame(buf, pos, length, type, flags, id)
+      try {
+        this.onFrame(buf, pos, length, type, flags, id)
+      } catch (err) {
+        // A fault of ours must cost this connection only, never the thread and its other clients.
+        this.internalError(err)
+        return
+      }
       pos += length
       if (this.isDead) return
     }
@@ -922,6 +928,14 @@ export class H2Connection implements Expiring {
     }
     this.deadlineMs = Date.now() + ERROR_LINGER_MS
     this.scheduleFlush()
+  }
+
+  private internalError(err: unknown): void {
+    const e = err as Error
+    this.ctx.cells.countMisc(this.ctx.slot, MiscCounter.RequestErrors, 1)
+    this.ctx.event('error', { event: 'h2_connection_error', error: e?.message, stack: e?.stack },
+      `HTTP/2 connection failed inside portico: ${e?.message}`)
+    this.connectionError(H2Error.Internal)
   }
 
   onDeadline(_nowMs: number): void {
