@@ -60,11 +60,11 @@ const MAX_CONTROL_WHILE_FULL = 10000
  * navigations never comes near it, a rapid-reset attack (CVE-2023-44487) is cut within a burst.
  */
 const GLITCH_BURST = 200
+const GLITCH_PER_SECOND = 100
 /** A CONTINUATION frame shorter than this, not the block's last, draws on the budget. */
 const MIN_CONTINUATION_BYTES = 1024
 /** Streams whose late frames are remembered as ours to drop (see recentResets). */
 const RECENT_RESETS = 16
-const GLITCH_PER_SECOND = 100
 
 /** Response body slices up to this are copied next to their frame header; longer ones are sent as they are. */
 const COPY_DATA_BYTES = 2048
@@ -155,7 +155,9 @@ export class H2Connection implements Expiring {
   /** Streams with queued response bytes that wait for connection window. */
   blocked: H2Stream[] = []
   // ── output ──
+  /** What this iteration wrote, in order, for flush(): slab runs and response bodies sent as they are. */
   parts: Buffer[] = []
+  /** The slab run being extended (null when none): [regionStart, regionEnd) of regionSlab. */
   regionSlab: Buffer | null = null
   regionStart = 0
   regionEnd = 0
