@@ -290,6 +290,8 @@ export interface ConnectOptions {
   settings?: ReadonlyArray<readonly [number, number]> | null
   /** Written right after the preface and SETTINGS, in the same write. */
   after?: Buffer
+  /** False: send nothing at all on connect, not even the preface (the test writes it, as it likes). Default true. */
+  isPrefaceSent?: boolean
   /** ACK the server's SETTINGS and answer its PINGs. Default true. */
   isAutoAck?: boolean
   timeoutMs?: number
@@ -340,10 +342,12 @@ export class H2Wire {
         clearTimeout(timer)
         const c = new H2Wire(socket, opts.isAutoAck ?? true)
         const settings = opts.settings === undefined ? DEFAULT_SETTINGS : opts.settings
-        const out: Buffer[] = [PREFACE]
-        if (settings !== null) out.push(frame(FrameType.Settings, 0, 0, settingsPayload(settings)))
-        if (opts.after !== undefined) out.push(opts.after)
-        socket.write(Buffer.concat(out))
+        if (opts.isPrefaceSent !== false) {
+          const out: Buffer[] = [PREFACE]
+          if (settings !== null) out.push(frame(FrameType.Settings, 0, 0, settingsPayload(settings)))
+          if (opts.after !== undefined) out.push(opts.after)
+          socket.write(Buffer.concat(out))
+        }
         resolve(c)
       })
     })
