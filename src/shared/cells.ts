@@ -38,6 +38,7 @@ export class Cells {
   readonly listenerBase: number
   readonly slotOwnerBase: number
   readonly slotActiveBase: number
+  readonly slotListenerBase: number
   readonly shardSize: number
   readonly listenerCounterBase: number
   readonly miscCounterBase: number
@@ -52,6 +53,7 @@ export class Cells {
     this.listenerBase = this.upstreamBase + s.upstreams * UPSTREAM_CELLS
     this.slotOwnerBase = this.listenerBase + s.listeners * LISTENER_CELLS
     this.slotActiveBase = this.slotOwnerBase + s.workers * SLOT_CELLS
+    this.slotListenerBase = this.slotActiveBase + s.workers * s.servers
     this.shardSize = shardLength(s)
     this.listenerCounterBase = s.servers * SERVER_COUNTERS
     this.miscCounterBase = this.listenerCounterBase + s.listeners * LISTENER_COUNTERS
@@ -168,6 +170,17 @@ export class Cells {
     return Atomics.add(this.state, this.listenerBase + index * LISTENER_CELLS + cell, delta)
   }
 
+  /**
+   * A downstream connection opened (+1) or closed (-1) on a listener by the thread in `slot`:
+   * ListenerCell.Active, and the slot's share of it, which releaseSlot takes back if the thread
+   * dies with connections open (else the gauge, and max_connections with accept = "workers",
+   * would keep them for good).
+   */
+  addListenerActive(slot: number, index: number, delta: number): void {
+    Atomics.add(this.state, this.listenerBase + index * LISTENER_CELLS + ListenerCell.Active, delta)
+    Atomics.add(this.state, this.slotListenerBase + slot * this.sizes.listeners + index, delta)
+  }
+
   // ── worker slots ────────────────────────────────────────────────────────────────────────────
 
   /** Claim a free worker slot for `threadId`; -1 when none is free. */
@@ -199,6 +212,11 @@ export class Cells {
         Atomics.sub(this.state, this.serverBase + i * SERVER_CELLS + ServerCell.Active, share)
         removed += share
       }
+    }
+    const listeners = this.slotListenerBase + slot * this.sizes.listeners
+    for (let l = 0; l < this.sizes.listeners; l++) {
+      const share = Atomics.exchange(this.state, listeners + l, 0)
+      if (share !== 0) Atomics.sub(this.state, this.listenerBase + l * LISTENER_CELLS + ListenerCell.Active, share)
     }
     Atomics.store(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Connections, 0)
     Atomics.store(this.state, this.slotOwnerBase + slot * SLOT_CELLS + SlotCell.Owner, 0)

@@ -185,9 +185,14 @@ export interface LayoutSizes {
   workers: number
 }
 
+/**
+ * State cells: header, servers, upstreams, listeners, worker slots, then each slot's share of
+ * every server's Active and of every listener's Active (what releaseSlot takes back when a
+ * thread dies holding them).
+ */
 export function stateLength(s: LayoutSizes): number {
   return HEADER_CELLS + s.servers * SERVER_CELLS + s.upstreams * UPSTREAM_CELLS +
-    s.listeners * LISTENER_CELLS + s.workers * SLOT_CELLS + s.workers * s.servers
+    s.listeners * LISTENER_CELLS + s.workers * SLOT_CELLS + s.workers * s.servers + s.workers * s.listeners
 }
 
 export function shardLength(s: LayoutSizes): number {

@@ -11,7 +11,7 @@
 
 import net from 'node:net'
 import type { Socket } from 'node:net'
-import { ListenerCell, ListenerCounter, ServerCounter } from '../shared/layout.ts'
+import { ListenerCounter, ServerCounter } from '../shared/layout.ts'
 import { ERRORS, toResponse } from '../shared/errors.ts'
 import type { ErrorCode } from '../shared/errors.ts'
 import type { RouteConfig } from '../shared/config/types.ts'
@@ -206,7 +206,7 @@ export class Session implements ConnOwner {
     socket.on('error', onSocketError)
     socket.on('close', onSocketClose)
     ctx.sessions.add(this)
-    ctx.cells.addListener(listener, ListenerCell.Active, 1)
+    ctx.cells.addListenerActive(ctx.slot, listener, 1)
     ctx.cells.countListener(ctx.slot, listener, ListenerCounter.Connections, 1)
     this.setDeadline(Deadline.ClientIdle, ctx.config.timeouts.clientHeaderMs)
     socket.resume()
@@ -1131,7 +1131,7 @@ export class Session implements ConnOwner {
     this.isFinished = true
     const ctx = this.ctx
     ctx.sessions.delete(this)
-    ctx.cells.addListener(this.listener, ListenerCell.Active, -1)
+    ctx.cells.addListenerActive(ctx.slot, this.listener, -1)
     this.inBuf = null
   }
 }

@@ -195,6 +195,16 @@ t.test('a worker thread that crashes is replaced; the process serves on and logs
   }
   const stats = JSON.parse((await request(metricsPort, { path: '/api/stats' })).text) as { workerErrors?: number }
   t.equal(stats.workerErrors, 1, 'the crash is counted (workerErrors)')
+  // The connections the dead thread held leave the listener's gauge (its slot's share is taken back);
+  // the requests above have closed theirs. Bounded: 50 polls, 100 ms apart.
+  let active = -1
+  for (let i = 0; i < 50; i++) {
+    const s = JSON.parse((await request(metricsPort, { path: '/api/stats' })).text) as { listeners: Array<{ activeConnections: number }> }
+    active = s.listeners.reduce((sum, l) => sum + l.activeConnections, 0)
+    if (active === 0) break
+    await sleep(100)
+  }
+  t.equal(active, 0, 'no connection is still counted as open on the listener once all have closed')
   t.equal(p.proc.exitCode, null, 'the process is still running')
 })
 

@@ -17,7 +17,7 @@
 // bounded too. Every protocol error ends in RST_STREAM or GOAWAY with the RFC's code.
 
 import type { Socket } from 'node:net'
-import { ListenerCell, ListenerCounter, MiscCounter } from '../../shared/layout.ts'
+import { ListenerCounter, MiscCounter } from '../../shared/layout.ts'
 import type { Expiring, WorkerContext } from '../context.ts'
 import { H2Exchange } from './exchange.ts'
 import {
@@ -187,7 +187,7 @@ export class H2Connection implements Expiring {
     socket.on('drain', this.onSocketDrain)
     socket.on('error', onSocketError)
     ctx.sessions.add(this)
-    ctx.cells.addListener(listener, ListenerCell.Active, 1)
+    ctx.cells.addListenerActive(ctx.slot, listener, 1)
     ctx.cells.countListener(ctx.slot, listener, ListenerCounter.Connections, 1)
     this.deadlineMs = Date.now() + ctx.config.timeouts.clientIdleMs
     this.sendPreface()
@@ -977,7 +977,7 @@ export class H2Connection implements Expiring {
     this.regionSlab = null
     const ctx = this.ctx
     ctx.sessions.delete(this)
-    ctx.cells.addListener(this.listener, ListenerCell.Active, -1)
+    ctx.cells.addListenerActive(ctx.slot, this.listener, -1)
   }
 }
 
