@@ -54,6 +54,8 @@ export const HashKind = { None: 0, Header: 1, Cookie: 2, ClientIp: 3, Path: 4 } 
 
 /** How often the sweep runs: fine enough for sub-second timeouts in tests, cheap enough for 10k idle connections. */
 const SWEEP_MS = 50
+/** A sweep this much later than due means the loop was stalled (see sweep). */
+const STALL_MS = 250
 
 export class WorkerContext {
   readonly config: Config
@@ -81,6 +83,8 @@ export class WorkerContext {
   isDraining = false
   /** Updated by the sweep; good enough for deadlines and access-log timings. */
   nowMs = Date.now()
+  /** When the sweep last ran: a sweep much later than SWEEP_MS after it means the loop stalled. */
+  private lastSweepMs = Date.now()
   nowSec = nowSeconds()
   /** Called once when the generation starts draining (session.ts closes idle connections). */
   onDrain: (() => void) | null = null
@@ -134,9 +138,27 @@ export class WorkerContext {
 
   private sweep(): void {
     const now = Date.now()
+    const lateMs = now - this.lastSweepMs - SWEEP_MS
+    this.lastSweepMs = now
     this.nowMs = now
     this.nowSec = (now / 1000) | 0
     this.cells.setSlotHeartbeat(this.slot, this.cells.tenthsSinceEpoch(now))
+    if (lateMs > STALL_MS) {
+      // The event loop was stuck (a long GC, a slow synchronous task): timers run before the
+      // poll phase, so the I/O that arrived meanwhile (a connect that completed, a response)
+      // has not been handled yet. Expire nothing until it has, on the check phase of this same
+      // iteration: the stall must not turn into upstream_connect or upstream_response timeouts.
+      setImmediate(this.expireDeadlines)
+      return
+    }
+    this.expireDeadlines()
+  }
+
+  /** Every deadline that has passed, and the pools' and queues' periodic work. */
+  private readonly expireDeadlines = (): void => {
+    const now = Date.now()
+    this.nowMs = now
+    this.nowSec = (now / 1000) | 0
     for (const s of this.sessions) {
       if (s.deadlineMs !== 0 && now >= s.deadlineMs) s.onDeadline(now)
     }
