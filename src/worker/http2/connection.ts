@@ -328,10 +328,13 @@ export class H2Connection implements Expiring {
         ;(s.owner as StreamOwner).onRequestData(chunk)
       }
     }
-    if (isEnd && !s.isClosed) {
-      if (s.isPaused || s.held !== null) s.heldEnd = true
-      else (s.owner as StreamOwner).onRequestEnd()
-    }
+    if (isEnd && !s.isClosed) this.requestEnded(s)
+  }
+
+  /** END_STREAM from the client: the owner hears of it now, or after the body it holds for it. */
+  private requestEnded(s: H2Stream): void {
+    if (s.isPaused || s.held !== null) s.heldEnd = true
+    else (s.owner as StreamOwner).onRequestEnd()
   }
 
   /** A paused stream resumed: hand over what it held, then its end, while it stays resumed. */
@@ -446,8 +449,7 @@ export class H2Connection implements Expiring {
       if (!isEnd || size < 0 || !checkTrailerFields(list)) { this.streamError(s, H2Error.Protocol); return }
       if (s.expectedLength >= 0 && s.receivedLength !== s.expectedLength) { this.streamError(s, H2Error.Protocol); return }
       s.isRemoteEnded = true
-      if (s.isPaused || s.held !== null) s.heldEnd = true
-      else (s.owner as StreamOwner).onRequestEnd()
+      this.requestEnded(s)
       return
     }
     if (id <= this.lastStreamId) return // a closed stream's late trailers: decoded (table state), dropped
@@ -666,12 +668,7 @@ export class H2Connection implements Expiring {
     if (!this.isSocketFull) return
     this.isSocketFull = false
     this.controlWhileFull = 0
-    for (const s of this.streams.values()) {
-      if (s.needsDrain && s.mayWrite()) {
-        s.needsDrain = false
-        ;(s.owner as StreamOwner).onStreamDrain()
-      }
-    }
+    for (const s of this.streams.values()) this.maybeDrain(s)
   }
 
   private sendPreface(): void {
@@ -687,12 +684,19 @@ export class H2Connection implements Expiring {
     this.recvWindow = CONNECTION_WINDOW
   }
 
+  /**
+   * One more control frame owed while the client reads nothing: past MAX_CONTROL_WHILE_FULL the
+   * connection ends (GOAWAY ENHANCE_YOUR_CALM) and true says not to queue the frame.
+   */
+  private isControlFlood(): boolean {
+    if (!this.isSocketFull || ++this.controlWhileFull <= MAX_CONTROL_WHILE_FULL) return false
+    this.connectionError(H2Error.EnhanceYourCalm)
+    return true
+  }
+
   /** A PING or SETTINGS answer (payload: 8 bytes of `from` at `p`, or none). */
   private sendControl(type: number, flags: number, id: number, from: Buffer | null, p: number): void {
-    if (this.isSocketFull && ++this.controlWhileFull > MAX_CONTROL_WHILE_FULL) {
-      this.connectionError(H2Error.EnhanceYourCalm)
-      return
-    }
+    if (this.isControlFlood()) return
     const length = from === null ? 0 : 8
     const at = this.reserve(FRAME_HEADER_BYTES + length)
     writeFrameHeader(slab, at, length, type, flags, id)
@@ -706,10 +710,7 @@ export class H2Connection implements Expiring {
   }
 
   private sendRstStream(id: number, code: number): void {
-    if (this.isSocketFull && ++this.controlWhileFull > MAX_CONTROL_WHILE_FULL) {
-      this.connectionError(H2Error.EnhanceYourCalm)
-      return
-    }
+    if (this.isControlFlood()) return
     const at = this.reserve(FRAME_HEADER_BYTES + 4)
     writeFrameHeader(slab, at, 4, FrameType.RstStream, 0, id)
     slab.writeUInt32BE(code, at + FRAME_HEADER_BYTES)
@@ -828,10 +829,7 @@ export class H2Connection implements Expiring {
     s.queuedBytes = 0
     if (s.isLocalEnded) {
       // The last queued bytes carried END_STREAM unless end() came with nothing after them.
-      if (!s.isLocalDone) {
-        s.isLocalDone = true
-        this.localFinished(s)
-      }
+      if (!s.isLocalDone) s.localFinished()
       return
     }
     this.maybeDrain(s)
@@ -908,6 +906,15 @@ export class H2Connection implements Expiring {
     if (this.isClosing && this.streams.size === 0 && !this.isClosed) this.scheduleFlush()
   }
 
+  /** The connection is ending: every open stream is over for both sides, nothing more is sent on it. */
+  private closeAllStreams(): void {
+    for (const s of this.streams.values()) {
+      s.isLocalDone = true
+      s.isRemoteEnded = true
+      this.closeStream(s)
+    }
+  }
+
   /** H2Exchange: its stream closed and it has let go of it. */
   streamClosed(): void {
     if (--this.openStreams === 0 && !this.isClosing) this.deadlineMs = this.ctx.nowMs + this.ctx.config.timeouts.clientIdleMs
@@ -923,11 +930,7 @@ export class H2Connection implements Expiring {
     this.isClosing = true
     this.inParts = null
     this.headerParts = null
-    for (const s of this.streams.values()) {
-      s.isLocalDone = true
-      s.isRemoteEnded = true
-      this.closeStream(s)
-    }
+    this.closeAllStreams()
     this.deadlineMs = Date.now() + ERROR_LINGER_MS
     this.scheduleFlush()
   }
@@ -968,11 +971,7 @@ export class H2Connection implements Expiring {
     if (this.isClosed) return
     this.isClosed = true
     this.isDead = true
-    for (const s of this.streams.values()) {
-      s.isLocalDone = true
-      s.isRemoteEnded = true
-      this.closeStream(s)
-    }
+    this.closeAllStreams()
     this.parts.length = 0
     this.regionSlab = null
     const ctx = this.ctx

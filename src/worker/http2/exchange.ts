@@ -485,10 +485,11 @@ export class H2Exchange implements ConnOwner, StreamOwner {
   }
 
   /**
-   * End our side of the stream: with END_STREAM when `code` is NO_ERROR (a request body still
-   * coming is then refused with RST_STREAM NO_ERROR, stream.ts), else with RST_STREAM(code).
+   * End our side of the stream: with END_STREAM when `code` is NO_ERROR, on the DATA frame of
+   * `last` when given (a request body still coming is then refused with RST_STREAM NO_ERROR,
+   * connection.ts localFinished), else with RST_STREAM(code).
    */
-  private finishStream(code: number): void {
+  private finishStream(code: number, last: Buffer | null = null): void {
     this.state = State.Done
     this.clearDeadline()
     const stream = this.stream
@@ -497,7 +498,7 @@ export class H2Exchange implements ConnOwner, StreamOwner {
       stream.reset(code)
       return
     }
-    stream.end()
+    stream.end(last)
   }
 
   /** Accounting at the end of a request, whatever its outcome (as session.ts endRequest). */
@@ -604,9 +605,7 @@ export class H2Exchange implements ConnOwner, StreamOwner {
     this.bytesOut += body.length
     stream.respond([':status', String(kind.status), 'content-type', 'text/plain', 'content-length', String(body.length)], false)
     this.hasSentResponse = true
-    this.state = State.Done
-    this.clearDeadline()
-    stream.end(body)
+    this.finishStream(H2Error.NoError, body)
   }
 
   /** A request refused by portico itself before any upstream is involved. */

@@ -42,6 +42,16 @@ function isFieldName(name: string): boolean {
   return true
 }
 
+/** A content-length value: 1 to 15 decimal digits (no sign, no list), or -1 when it is not one. */
+function decimalLength(value: string): number {
+  if (value.length === 0 || value.length > 15) return -1
+  for (let k = 0; k < value.length; k++) {
+    const c = value.charCodeAt(k)
+    if (c < 48 || c > 57) return -1
+  }
+  return Number(value)
+}
+
 /** No leading or trailing SP or HTAB in a field value (RFC 9113 §8.2.1). */
 function isTrimmed(value: string): boolean {
   if (value.length === 0) return true
@@ -107,12 +117,9 @@ export function checkRequestFields(list: readonly string[], maxFields: number): 
     if (++fields > maxFields) return HeadCheck.TooLarge
     if (!isFieldName(name)) return HeadCheck.Malformed
     if (name === 'content-length') {
-      if (contentLength !== -1 || value.length === 0 || value.length > 15) return HeadCheck.Malformed
-      for (let k = 0; k < value.length; k++) {
-        const c = value.charCodeAt(k)
-        if (c < 48 || c > 57) return HeadCheck.Malformed
-      }
-      contentLength = Number(value)
+      if (contentLength !== -1) return HeadCheck.Malformed
+      contentLength = decimalLength(value)
+      if (contentLength < 0) return HeadCheck.Malformed
     }
   }
   if (!hasMethod) return HeadCheck.Malformed
@@ -185,12 +192,9 @@ export function readRequest(raw: readonly string[], out: RequestInfo, knownMetho
       if (host !== null) return HeadError.Malformed
       host = value
     } else if (name === 'content-length') {
-      if (contentLength !== -1 || value.length === 0 || value.length > 15) return HeadError.Malformed
-      for (let k = 0; k < value.length; k++) {
-        const c = value.charCodeAt(k)
-        if (c < 48 || c > 57) return HeadError.Malformed
-      }
-      contentLength = Number(value)
+      if (contentLength !== -1) return HeadError.Malformed
+      contentLength = decimalLength(value)
+      if (contentLength < 0) return HeadError.Malformed
     } else if (name === 'cookie') {
       // RFC 9113 §8.2.3: cookie crumbs are joined with "; " for HTTP/1.1.
       cookie = cookie === null ? value : cookie + '; ' + value
